@@ -1,0 +1,424 @@
+"""Read touchpoints and spend from CSV or Parquet into the canonical frames.
+
+Every problem with a user's file is raised as :class:`journeynet.errors.InputError`
+with one line naming the file and the column, so the entry points can print it
+and exit non-zero.
+
+Quickstart
+----------
+>>> from journeynet.inputs import load_spend
+>>> spend = load_spend(sources=[{
+...     "path": "data/netelixir_ads_2024/metaads-performance.csv",
+...     "channel": "meta_ads", "campaign_type": "social",
+...     "columns": {"date": "Date", "spend": "Cost"}}])
+>>> round(float(spend["spend"].sum()), 1)
+19679.4
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from journeynet.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TOUCH_COLUMNS = ["customer_id", "timestamp", "channel", "campaign_type", "converted", "revenue"]
+SPEND_COLUMNS = [
+    "date", "channel", "campaign_type", "spend", "impressions", "clicks", "conversions", "revenue",
+]
+SPEND_OPTIONAL = ["impressions", "clicks", "conversions", "revenue"]
+_TRUE = {"1", "1.0", "true", "t", "yes", "y"}
+_FALSE = {"0", "0.0", "false", "f", "no", "n"}
+
+
+@dataclass
+class Inputs:
+    """Everything a run reads: canonical frames plus the planted truth of synthetic data."""
+
+    touchpoints: pd.DataFrame
+    spend: pd.DataFrame | None = None
+    test_touchpoints: pd.DataFrame | None = None
+    truth: dict | None = None
+
+
+def resolve_path(path: str | Path) -> Path:
+    """Return ``path``, or the same relative path under the project root when only that exists.
+
+    Presets name files relative to the repository, and Hydra may run from elsewhere.
+    """
+    p = Path(path).expanduser()
+    if not p.is_absolute() and not p.exists() and (PROJECT_ROOT / p).exists():
+        return PROJECT_ROOT / p
+    return p
+
+
+def read_table(path: str | Path, what: str) -> pd.DataFrame:
+    """Read a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; a relative path missing from the cwd is looked up under the project root.
+    what : str
+        What the file holds ("touchpoints", "spend", ...), used in error messages.
+
+    Returns
+    -------
+    pd.DataFrame
+        The raw table with at least one row.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, header-only, unreadable or unsupported files.
+    """
+    p = resolve_path(path)
+    if not p.is_file():
+        raise InputError(f"{what} file not found: {path}")
+    name = p.name.lower()
+    if p.stat().st_size == 0:
+        raise InputError(f"{what} file is empty (0 bytes): {p}")
+    if name.endswith((".parquet", ".pq")):
+        try:
+            df = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise InputError(f"{what} file is not readable Parquet: {p} ({exc})") from exc
+    elif name.endswith((".csv", ".csv.gz")):
+        try:
+            df = pd.read_csv(p, low_memory=False)
+        except pd.errors.EmptyDataError as exc:
+            raise InputError(f"{what} file is empty (no header): {p}") from exc
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{what} file is not readable CSV: {p} ({first})") from exc
+    else:
+        raise InputError(
+            f"{what} file has unsupported extension: {p} (use .csv, .csv.gz, .parquet or .pq)"
+        )
+    if len(df) == 0:
+        raise InputError(f"{what} file has a header but no rows: {p}")
+    return df
+
+
+def snake_case(values: pd.Series) -> pd.Series:
+    """Lowercase, turn runs of non-alphanumerics into ``_`` and strip ``_`` at the ends."""
+    return (
+        values.astype(str).str.lower().str.replace(r"[^0-9a-z]+", "_", regex=True).str.strip("_")
+    )
+
+
+def _normalize_names(values: pd.Series, mapping: Mapping[str, str] | None) -> pd.Series:
+    """Map names with ``mapping`` (keys are raw values), then snake_case; NaN becomes ""."""
+    values = values.astype(object).where(values.notna(), "")
+    # Mapping and normalizing the few distinct values is far cheaper than every row.
+    codes, uniques = pd.factorize(values.astype(str))
+    uniq = pd.Series(uniques, dtype=object)
+    if mapping:
+        raw = {str(k): str(v) for k, v in mapping.items()}
+        uniq = uniq.map(lambda v: raw.get(v, v))
+    uniq = snake_case(uniq)
+    return pd.Series(np.asarray(uniq, dtype=object)[codes], index=values.index).astype(str)
+
+
+def _select_columns(
+    df: pd.DataFrame,
+    mapping: Mapping[str, Any],
+    required: Sequence[str],
+    optional: Sequence[str],
+    what: str,
+    path: Path | str,
+) -> dict[str, str]:
+    """Return canonical -> source column for the columns present; raise when a required one is not."""
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for canon in [*required, *optional]:
+        src = mapping.get(canon, canon)
+        if src is not None and str(src) in df.columns:
+            found[canon] = str(src)
+        elif canon in required:
+            missing.append(f"'{src}' (for {canon})")
+    if missing:
+        raise InputError(
+            f"{what} file {path}: missing column(s) {', '.join(missing)}; "
+            f"expected {[str(mapping.get(c, c)) for c in required]}, found {list(df.columns)}"
+        )
+    return found
+
+
+def _parse_datetimes(raw: pd.Series, what: str, path: Path | str, col: str, kind: str) -> pd.Series:
+    """Parse to naive UTC ``datetime64[ns]``; raise with the count and first bad value."""
+    parsed = pd.to_datetime(raw, errors="coerce", utc=True)
+    retry = parsed.isna() & raw.notna()
+    if retry.any():
+        # The fast path infers one format from the first value; mixed formats need a retry.
+        parsed[retry] = pd.to_datetime(raw[retry], errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna()
+    if bad.any():
+        raise InputError(
+            f"{what} file {path}: column '{col}' has {int(bad.sum())} unparsable {kind} "
+            f"(first: {raw[bad].iloc[0]!r})"
+        )
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _parse_flag(raw: pd.Series, path: Path | str, col: str) -> pd.Series:
+    """Parse a 0/1 or true/false column to int8."""
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype("int8")
+    text = raw.astype(str).str.strip().str.lower()
+    ok = text.isin(_TRUE | _FALSE) & raw.notna()
+    if not ok.all():
+        raise InputError(
+            f"touchpoints file {path}: column '{col}' must be 0/1 or true/false "
+            f"(first bad value: {raw[~ok].iloc[0]!r})"
+        )
+    return text.isin(_TRUE).astype("int8")
+
+
+def _parse_numeric(raw: pd.Series, what: str, path: Path | str, col: str) -> pd.Series:
+    """Parse numbers, keeping blanks as NaN; raise on text that is not a number."""
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64")
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if bad.any():
+        raise InputError(
+            f"{what} file {path}: column '{col}' has {int(bad.sum())} non-numeric values "
+            f"(first: {raw[bad].iloc[0]!r})"
+        )
+    return num.astype("float64")
+
+
+def _check_not_empty(values: pd.Series, path: Path | str, col: str, label: str) -> None:
+    empty = values.isna() | (values.astype(str).str.strip() == "")
+    if empty.any():
+        first = int(np.flatnonzero(empty.to_numpy())[0]) + 1
+        raise InputError(
+            f"touchpoints file {path}: column '{col}' has {int(empty.sum())} empty {label} "
+            f"(first at data row {first})"
+        )
+
+
+def _conversion_flags(
+    df: pd.DataFrame, cols: Mapping[str, Any], conversion: Mapping | None, path: Path
+) -> tuple[pd.Series, str]:
+    """Return the int8 conversion flag and the source column it came from."""
+    event_col = (conversion or {}).get("event_column")
+    if event_col:
+        found = _select_columns(df, {"event": event_col}, ["event"], [], "touchpoints", path)
+        value = conversion.get("event_value", "purchase")  # type: ignore[union-attr]
+        values = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+        return df[found["event"]].astype(str).isin(values).astype("int8"), found["event"]
+    flag_col = (conversion or {}).get("flag_column") or cols.get("converted", "converted")
+    found = _select_columns(df, {"converted": flag_col}, ["converted"], [], "touchpoints", path)
+    return _parse_flag(df[found["converted"]], path, found["converted"]), found["converted"]
+
+
+def load_touchpoints(
+    path: str | Path,
+    columns: Mapping[str, str | None] | None = None,
+    conversion: Mapping[str, Any] | None = None,
+    channel_map: Mapping[str, str] | None = None,
+    campaign_map: Mapping[str, str] | None = None,
+    require_conversions: bool = True,
+) -> pd.DataFrame:
+    """Read a touchpoints file into the canonical frame of ``notes/INTERFACES.md``.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or Parquet file, one row per touchpoint.
+    columns : mapping, optional
+        Canonical name -> source column (identity by default; ``None`` means absent).
+    conversion : mapping, optional
+        ``{event_column: event_type, event_value: purchase}`` marks conversions by event
+        rows; otherwise the flag column ``columns["converted"]`` (or ``flag_column``) is used.
+    channel_map, campaign_map : mapping, optional
+        Raw value -> canonical name; every value is then normalized to snake_case.
+    require_conversions : bool
+        Raise when no row converts (training needs positives; scoring does not).
+
+    Returns
+    -------
+    pd.DataFrame
+        customer_id, timestamp, channel, campaign_type, converted, revenue,
+        sorted by customer_id then timestamp (file order kept for ties).
+    """
+    cols = dict(columns or {})
+    df = read_table(path, "touchpoints")
+    p = resolve_path(path)
+    found = _select_columns(
+        df, cols, ["customer_id", "timestamp", "channel"], ["campaign_type", "revenue"],
+        "touchpoints", p,
+    )
+    converted, conv_col = _conversion_flags(df, cols, conversion, p)
+    if require_conversions and not converted.any():
+        raise InputError(f"touchpoints file {p}: column '{conv_col}' marks no conversions")
+    _check_not_empty(df[found["customer_id"]], p, found["customer_id"], "customer ids")
+    _check_not_empty(df[found["channel"]], p, found["channel"], "channels")
+    campaign = df[found["campaign_type"]] if "campaign_type" in found else pd.Series("", df.index)
+    revenue = (
+        _parse_numeric(df[found["revenue"]], "touchpoints", p, found["revenue"]).fillna(0.0)
+        if "revenue" in found else pd.Series(0.0, df.index)
+    )
+    out = pd.DataFrame({
+        "customer_id": df[found["customer_id"]].astype(str).str.strip(),
+        "timestamp": _parse_datetimes(
+            df[found["timestamp"]], "touchpoints", p, found["timestamp"], "timestamps"
+        ),
+        "channel": _normalize_names(df[found["channel"]], channel_map),
+        "campaign_type": _normalize_names(campaign, campaign_map),
+        "converted": converted,
+        "revenue": revenue.astype("float64"),
+    })
+    dup = out.duplicated()
+    if dup.any():
+        log.warning("touchpoints file %s: dropped %d exact duplicate rows", p, int(dup.sum()))
+        out = out[~dup]
+    return out.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def _read_spend_source(
+    source: Mapping[str, Any], columns: Mapping[str, Any], channel_map, campaign_map
+) -> pd.DataFrame:
+    """Read one spend file into canonical columns (not yet aggregated)."""
+    if not source.get("path"):
+        raise InputError(f"spend source {dict(source)} has no 'path'")
+    df = read_table(source["path"], "spend")
+    p = resolve_path(source["path"])
+    cols = {**columns, **(source.get("columns") or {})}
+    constants = {k: source.get(k) for k in ("channel", "campaign_type") if source.get(k) is not None}
+    required = ["date", "spend"] + [k for k in ("channel", "campaign_type") if k not in constants]
+    found = _select_columns(df, cols, required, SPEND_OPTIONAL, "spend", p)
+    out = pd.DataFrame(index=df.index)
+    out["date"] = _parse_datetimes(df[found["date"]], "spend", p, found["date"], "dates").dt.floor(
+        "D"
+    )
+    for key, name_map in (("channel", channel_map), ("campaign_type", campaign_map)):
+        raw = pd.Series(constants[key], df.index) if key in constants else df[found[key]]
+        out[key] = _normalize_names(raw, name_map)
+    for key in ["spend", *SPEND_OPTIONAL]:
+        out[key] = _parse_numeric(df[found[key]], "spend", p, found[key]) if key in found else np.nan
+    blank = out["spend"].isna()
+    if blank.any():
+        log.warning("spend file %s: %d blank '%s' values read as 0", p, int(blank.sum()),
+                    found["spend"])
+        out["spend"] = out["spend"].fillna(0.0)
+    neg = out["spend"] < 0
+    if neg.any():
+        first = out[neg].iloc[0]
+        raise InputError(
+            f"spend file {p}: column '{found['spend']}' has {int(neg.sum())} negative values "
+            f"(first: {first['spend']:g} on {first['date']:%Y-%m-%d}, "
+            f"{first['channel']}/{first['campaign_type']})"
+        )
+    out.attrs["path"] = str(p)
+    return out
+
+
+def load_spend(
+    path: str | Path | None = None,
+    sources: Sequence[Mapping[str, Any]] | None = None,
+    columns: Mapping[str, str | None] | None = None,
+    channel_map: Mapping[str, str] | None = None,
+    campaign_map: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Read spend from one canonical file or several platform exports.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A single file with ``date, channel, campaign_type, spend`` (+ optional metrics).
+    sources : sequence of mapping, optional
+        Each ``{path, channel?, campaign_type?, columns?}``; ``channel`` and
+        ``campaign_type`` are constants for exports that lack those columns.
+    columns : mapping, optional
+        Canonical -> source column, the default for every source.
+    channel_map, campaign_map : mapping, optional
+        Raw value -> canonical name, then snake_case.
+
+    Returns
+    -------
+    pd.DataFrame
+        Canonical spend summed per (date, channel, campaign_type), sorted.
+    """
+    if (path is None) == (not sources):
+        raise InputError("spend: set exactly one of data.spend=PATH or data.spend_sources")
+    srcs = [{"path": path}] if path is not None else list(sources or [])
+    parts = [_read_spend_source(s, dict(columns or {}), channel_map, campaign_map) for s in srcs]
+    paths = ", ".join(p.attrs["path"] for p in parts)
+    spend = pd.concat(parts, ignore_index=True)
+    if not (spend["spend"] > 0).any():
+        raise InputError(f"spend data ({paths}): column 'spend' is zero on every row")
+    spend = (
+        spend.groupby(["date", "channel", "campaign_type"], sort=True)[["spend", *SPEND_OPTIONAL]]
+        .sum(min_count=1)
+        .reset_index()
+    )
+    spend["spend"] = spend["spend"].fillna(0.0)
+    return spend[SPEND_COLUMNS]
+
+
+def check_paid_channels(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> list[str]:
+    """Warn about paid units (``channel/campaign_type``) of the spend absent from the journeys.
+
+    Returns
+    -------
+    list of str
+        The missing units as ``"channel/campaign_type"``, sorted.
+    """
+    paid = spend[["channel", "campaign_type"]].drop_duplicates()
+    seen = touchpoints[["channel", "campaign_type"]].drop_duplicates()
+    merged = paid.merge(seen, how="left", indicator=True)
+    gone = merged[merged["_merge"] == "left_only"]
+    units = sorted(f"{c}/{t}" for c, t in zip(gone["channel"], gone["campaign_type"], strict=True))
+    if units:
+        log.warning(
+            "paid units in the spend never appear in the journeys (check data.channel_map "
+            "and data.campaign_map): %s", ", ".join(units),
+        )
+    return units
+
+
+def load_inputs(cfg: Any) -> Inputs:
+    """Load everything the ``data`` config names (a DictConfig or a dict).
+
+    Returns
+    -------
+    Inputs
+        Touchpoints, optional spend and test touchpoints, and ``truth`` for synthetic data.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if c.get("source") == "synthetic":
+        from journeynet.simulate import SimConfig, simulate
+
+        sim = simulate(SimConfig(**(c.get("synthetic") or {})))
+        return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None),
+                      sim.truth)
+    if not c.get("touchpoints"):
+        raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
+    kw = {
+        "columns": c.get("columns"), "conversion": c.get("conversion"),
+        "channel_map": c.get("channel_map"), "campaign_map": c.get("campaign_map"),
+    }
+    touchpoints = load_touchpoints(c["touchpoints"], **kw)
+    test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
+    spend = None
+    if c.get("spend") or c.get("spend_sources"):
+        spend = load_spend(
+            c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
+            c.get("channel_map"), c.get("campaign_map"),
+        )
+        check_paid_channels(touchpoints, spend)
+    return Inputs(touchpoints, spend, test, None)
