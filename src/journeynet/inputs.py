@@ -137,7 +137,7 @@ def _select_columns(
     what: str,
     path: Path | str,
 ) -> dict[str, str]:
-    """Return canonical -> source column for the columns present; raise when a required one is not."""
+    """Map canonical -> source column for those present; raise if a required one is absent."""
     found: dict[str, str] = {}
     missing: list[str] = []
     for canon in [*required, *optional]:
@@ -296,18 +296,19 @@ def _read_spend_source(
     df = read_table(source["path"], "spend")
     p = resolve_path(source["path"])
     cols = {**columns, **(source.get("columns") or {})}
-    constants = {k: source.get(k) for k in ("channel", "campaign_type") if source.get(k) is not None}
-    required = ["date", "spend"] + [k for k in ("channel", "campaign_type") if k not in constants]
+    names = ("channel", "campaign_type")
+    constants = {k: source[k] for k in names if source.get(k) is not None}
+    required = ["date", "spend"] + [k for k in names if k not in constants]
     found = _select_columns(df, cols, required, SPEND_OPTIONAL, "spend", p)
     out = pd.DataFrame(index=df.index)
-    out["date"] = _parse_datetimes(df[found["date"]], "spend", p, found["date"], "dates").dt.floor(
-        "D"
-    )
+    dates = _parse_datetimes(df[found["date"]], "spend", p, found["date"], "dates")
+    out["date"] = dates.dt.floor("D")
     for key, name_map in (("channel", channel_map), ("campaign_type", campaign_map)):
         raw = pd.Series(constants[key], df.index) if key in constants else df[found[key]]
         out[key] = _normalize_names(raw, name_map)
     for key in ["spend", *SPEND_OPTIONAL]:
-        out[key] = _parse_numeric(df[found[key]], "spend", p, found[key]) if key in found else np.nan
+        found_col = found.get(key)
+        out[key] = _parse_numeric(df[found_col], "spend", p, found_col) if found_col else np.nan
     blank = out["spend"].isna()
     if blank.any():
         log.warning("spend file %s: %d blank '%s' values read as 0", p, int(blank.sum()),
