@@ -18,6 +18,7 @@ Quickstart
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,8 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOUCH_COLUMNS = ["customer_id", "timestamp", "channel", "campaign_type", "converted", "revenue"]
-SPEND_COLUMNS = [
-    "date", "channel", "campaign_type", "spend", "impressions", "clicks", "conversions", "revenue",
-]
 SPEND_OPTIONAL = ["impressions", "clicks", "conversions", "revenue"]
+SPEND_COLUMNS = ["date", "channel", "campaign_type", "spend", *SPEND_OPTIONAL]
 _TRUE = {"1", "1.0", "true", "t", "yes", "y"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n"}
 
@@ -74,12 +73,8 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        The raw table with at least one row.
-
-    Raises
-    ------
-    InputError
-        Missing, empty, header-only, unreadable or unsupported files.
+        The raw table with at least one row; missing, empty, header-only, unreadable
+        or unsupported files raise :class:`InputError`.
     """
     p = resolve_path(path)
     if not p.is_file():
@@ -156,7 +151,10 @@ def _select_columns(
 
 def _parse_datetimes(raw: pd.Series, what: str, path: Path | str, col: str, kind: str) -> pd.Series:
     """Parse to naive UTC ``datetime64[ns]``; raise with the count and first bad value."""
-    parsed = pd.to_datetime(raw, errors="coerce", utc=True)
+    with warnings.catch_warnings():
+        # pandas warns when it falls back to per-value parsing; bad values are reported below.
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(raw, errors="coerce", utc=True)
     retry = parsed.isna() & raw.notna()
     if retry.any():
         # The fast path infers one format from the first value; mixed formats need a retry.
@@ -165,7 +163,7 @@ def _parse_datetimes(raw: pd.Series, what: str, path: Path | str, col: str, kind
     if bad.any():
         raise InputError(
             f"{what} file {path}: column '{col}' has {int(bad.sum())} unparsable {kind} "
-            f"(first: {raw[bad].iloc[0]!r})"
+            f"(first: '{raw[bad].iloc[0]}')"
         )
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
@@ -179,7 +177,7 @@ def _parse_flag(raw: pd.Series, path: Path | str, col: str) -> pd.Series:
     if not ok.all():
         raise InputError(
             f"touchpoints file {path}: column '{col}' must be 0/1 or true/false "
-            f"(first bad value: {raw[~ok].iloc[0]!r})"
+            f"(first bad value: '{raw[~ok].iloc[0]}')"
         )
     return text.isin(_TRUE).astype("int8")
 
@@ -193,12 +191,13 @@ def _parse_numeric(raw: pd.Series, what: str, path: Path | str, col: str) -> pd.
     if bad.any():
         raise InputError(
             f"{what} file {path}: column '{col}' has {int(bad.sum())} non-numeric values "
-            f"(first: {raw[bad].iloc[0]!r})"
+            f"(first: '{raw[bad].iloc[0]}')"
         )
     return num.astype("float64")
 
 
 def _check_not_empty(values: pd.Series, path: Path | str, col: str, label: str) -> None:
+    """Raise when ids or names are blank, since they cannot be joined or grouped."""
     empty = values.isna() | (values.astype(str).str.strip() == "")
     if empty.any():
         first = int(np.flatnonzero(empty.to_numpy())[0]) + 1
@@ -265,30 +264,31 @@ def load_touchpoints(
         raise InputError(f"touchpoints file {p}: column '{conv_col}' marks no conversions")
     _check_not_empty(df[found["customer_id"]], p, found["customer_id"], "customer ids")
     _check_not_empty(df[found["channel"]], p, found["channel"], "channels")
-    campaign = df[found["campaign_type"]] if "campaign_type" in found else pd.Series("", df.index)
-    revenue = (
-        _parse_numeric(df[found["revenue"]], "touchpoints", p, found["revenue"]).fillna(0.0)
-        if "revenue" in found else pd.Series(0.0, df.index)
-    )
+    col = found.get
+    campaign = df[col("campaign_type")] if col("campaign_type") else pd.Series("", df.index)
+    revenue = pd.Series(0.0, df.index)
+    if col("revenue"):
+        revenue = _parse_numeric(df[col("revenue")], "touchpoints", p, col("revenue")).fillna(0.0)
     out = pd.DataFrame({
-        "customer_id": df[found["customer_id"]].astype(str).str.strip(),
+        "customer_id": df[col("customer_id")].astype(str).str.strip(),
         "timestamp": _parse_datetimes(
-            df[found["timestamp"]], "touchpoints", p, found["timestamp"], "timestamps"
-        ),
-        "channel": _normalize_names(df[found["channel"]], channel_map),
+            df[col("timestamp")], "touchpoints", p, col("timestamp"), "timestamps"),
+        "channel": _normalize_names(df[col("channel")], channel_map),
         "campaign_type": _normalize_names(campaign, campaign_map),
         "converted": converted,
-        "revenue": revenue.astype("float64"),
+        "revenue": revenue,
     })
     dup = out.duplicated()
     if dup.any():
         log.warning("touchpoints file %s: dropped %d exact duplicate rows", p, int(dup.sum()))
-        out = out[~dup]
-    return out.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    return out[~dup].sort_values(["customer_id", "timestamp"], kind="stable", ignore_index=True)
 
 
 def _read_spend_source(
-    source: Mapping[str, Any], columns: Mapping[str, Any], channel_map, campaign_map
+    source: Mapping[str, Any],
+    columns: Mapping[str, Any],
+    channel_map: Mapping[str, str] | None,
+    campaign_map: Mapping[str, str] | None,
 ) -> pd.DataFrame:
     """Read one spend file into canonical columns (not yet aggregated)."""
     if not source.get("path"):
@@ -309,10 +309,8 @@ def _read_spend_source(
     for key in ["spend", *SPEND_OPTIONAL]:
         found_col = found.get(key)
         out[key] = _parse_numeric(df[found_col], "spend", p, found_col) if found_col else np.nan
-    blank = out["spend"].isna()
-    if blank.any():
-        log.warning("spend file %s: %d blank '%s' values read as 0", p, int(blank.sum()),
-                    found["spend"])
+    if out["spend"].isna().any():
+        log.warning("spend file %s: blank '%s' values read as 0", p, found["spend"])
         out["spend"] = out["spend"].fillna(0.0)
     neg = out["spend"] < 0
     if neg.any():
@@ -360,22 +358,16 @@ def load_spend(
     spend = pd.concat(parts, ignore_index=True)
     if not (spend["spend"] > 0).any():
         raise InputError(f"spend data ({paths}): column 'spend' is zero on every row")
-    spend = (
-        spend.groupby(["date", "channel", "campaign_type"], sort=True)[["spend", *SPEND_OPTIONAL]]
-        .sum(min_count=1)
-        .reset_index()
-    )
+    keys = ["date", "channel", "campaign_type"]
+    spend = spend.groupby(keys)[["spend", *SPEND_OPTIONAL]].sum(min_count=1).reset_index()
     spend["spend"] = spend["spend"].fillna(0.0)
     return spend[SPEND_COLUMNS]
 
 
 def check_paid_channels(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> list[str]:
-    """Warn about paid units (``channel/campaign_type``) of the spend absent from the journeys.
+    """Warn about the spend's paid units absent from the journeys; return them sorted.
 
-    Returns
-    -------
-    list of str
-        The missing units as ``"channel/campaign_type"``, sorted.
+    Units are written ``"channel/campaign_type"``, e.g. ``"meta_ads/social"``.
     """
     paid = spend[["channel", "campaign_type"]].drop_duplicates()
     seen = touchpoints[["channel", "campaign_type"]].drop_duplicates()
@@ -405,14 +397,10 @@ def load_inputs(cfg: Any) -> Inputs:
         from journeynet.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
-        return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None),
-                      sim.truth)
+        return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth)
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
-    kw = {
-        "columns": c.get("columns"), "conversion": c.get("conversion"),
-        "channel_map": c.get("channel_map"), "campaign_map": c.get("campaign_map"),
-    }
+    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map")}
     touchpoints = load_touchpoints(c["touchpoints"], **kw)
     test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
     spend = None

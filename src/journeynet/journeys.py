@@ -210,8 +210,9 @@ def _encode(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Channel, campaign and unit ids of the touches in ``order``."""
     # Encoding the few distinct names and indexing is much faster than a lookup per touch.
-    chan_codes, chan_uniques = pd.factorize(touchpoints["channel"].to_numpy()[order])
-    camp_codes, camp_uniques = pd.factorize(touchpoints["campaign_type"].to_numpy()[order])
+    chan_codes, chan_uniques = pd.factorize(touchpoints["channel"])
+    camp_codes, camp_uniques = pd.factorize(touchpoints["campaign_type"])
+    chan_codes, camp_codes = chan_codes[order], camp_codes[order]
     unit_lut = vocab.encode_units(
         np.repeat(chan_uniques, len(camp_uniques)), np.tile(camp_uniques, len(chan_uniques))
     ).reshape(len(chan_uniques), len(camp_uniques))
@@ -219,6 +220,25 @@ def _encode(
         vocab.encode_channels(chan_uniques)[chan_codes],
         vocab.encode_campaigns(camp_uniques)[camp_codes],
         unit_lut[chan_codes, camp_codes],
+    )
+
+
+def _touch_features(
+    t: np.ndarray, first: np.ndarray, last: np.ndarray, jid: np.ndarray, max_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mask of kept touches and their position, log1p hours since previous and to the end."""
+    i = np.arange(len(t))
+    kept_first = np.maximum(first, last - max_len + 1)
+    keep = i >= kept_first[jid]
+    dt_prev = np.zeros(len(t), dtype=np.float64)
+    dt_prev[1:] = np.diff(t) / _NS_PER_HOUR
+    dt_prev[first] = 0.0
+    dt_end = (t[last][jid] - t) / _NS_PER_HOUR
+    return (
+        keep,
+        (i - kept_first[jid])[keep].astype(np.int64),
+        np.log1p(dt_prev[keep]).astype(np.float32),
+        np.log1p(dt_end[keep]).astype(np.float32),
     )
 
 
@@ -244,24 +264,23 @@ def build_journeys(
         ``log_dt_prev`` of a truncated journey's first kept touch is its gap to the
         dropped touch before it, so truncation does not invent a fresh start.
     """
+    if max_len < 1:
+        raise ValueError(f"data.max_len must be >= 1, got {max_len}")
     codes, customers = pd.factorize(touchpoints["customer_id"].astype(str), sort=True)
     t_all = touchpoints["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64)
-    order = np.lexsort((t_all, codes))  # lexsort is stable: equal timestamps keep file order
+    d_code, d_t = np.diff(codes), np.diff(t_all)
+    if np.all((d_code > 0) | ((d_code == 0) & (d_t >= 0))):
+        order = np.arange(len(codes))  # loaded frames come sorted: skip the costly sort
+    else:
+        order = np.lexsort((t_all, codes))  # stable: equal timestamps keep file order
     codes, t = codes[order], t_all[order]
-    conv = touchpoints["converted"].to_numpy()[order].astype(np.int8)
+    conv = touchpoints["converted"].to_numpy().astype(np.int8)[order]
     start = _journey_starts(codes, t, conv, int(lookback_days * _NS_PER_DAY))
     jid = np.cumsum(start) - 1
     first = np.flatnonzero(start)
     last = np.append(first[1:], len(t)) - 1
-    n_all = last - first + 1
 
-    dt_prev = np.zeros(len(t), dtype=np.float64)
-    dt_prev[1:] = np.diff(t) / _NS_PER_HOUR
-    dt_prev[first] = 0.0
-    keep = (np.arange(len(t)) - first[jid]) >= (n_all - max_len)[jid]
-    kept_first = np.maximum(first, last - max_len + 1)
-    position = np.arange(len(t)) - kept_first[jid]
-
+    keep, position, log_dt_prev, log_dt_end = _touch_features(t, first, last, jid, max_len)
     channel, campaign, unit = _encode(touchpoints, order, vocab)
     revenue = (
         touchpoints["revenue"].to_numpy(dtype=np.float64)[order]
@@ -270,7 +289,7 @@ def build_journeys(
     cust_of_j = codes[first]  # non-decreasing, so searchsorted finds each customer's first
     journey = np.arange(len(first)) - np.searchsorted(cust_of_j, cust_of_j, side="left")
 
-    lens = np.minimum(n_all, max_len)
+    lens = np.minimum(last - first + 1, max_len)
     offsets = np.zeros(len(first) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     label = conv[last]
@@ -278,9 +297,9 @@ def build_journeys(
         channel=channel[keep],
         campaign=campaign[keep],
         unit=unit[keep],
-        log_dt_prev=np.log1p(dt_prev[keep]).astype(np.float32),
-        log_dt_end=np.log1p((t[last][jid] - t)[keep] / _NS_PER_HOUR).astype(np.float32),
-        position=position[keep].astype(np.int64),
+        log_dt_prev=log_dt_prev,
+        log_dt_end=log_dt_end,
+        position=position,
         time=t[keep],
         offsets=offsets,
         label=label.astype(np.int8),
@@ -289,6 +308,34 @@ def build_journeys(
         revenue=np.where(label == 1, np.nan_to_num(revenue[last]), 0.0),
         end_time=t[last],
     )
+
+
+def _customer_masks(
+    customer_id: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test and val masks that keep each customer's journeys together."""
+    codes, customers = pd.factorize(pd.Index(customer_id.astype(str)), sort=True)
+    perm = np.random.default_rng(seed).permutation(len(customers))
+    rank = np.empty_like(perm)
+    rank[perm] = np.arange(len(perm))
+    n_test = int(round(test_fraction * len(customers)))
+    n_val = int(round(val_fraction * len(customers)))
+    # Customers are ranked by the shuffle: the first n_test go to test, the next n_val to val.
+    r = rank[codes]
+    return r < n_test, (r >= n_test) & (r < n_test + n_val)
+
+
+def _time_masks(
+    end_time: np.ndarray, val_fraction: float, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test and val masks for journeys ending in the last shares of the time span."""
+    t = end_time.astype(np.float64)
+    lo, hi = (t.min(), t.max()) if len(t) else (0.0, 0.0)
+    test_cut = hi - test_fraction * (hi - lo)
+    val_cut = test_cut - val_fraction * (hi - lo)
+    is_test = (t > test_cut) if test_fraction > 0 else np.zeros(len(t), dtype=bool)
+    is_val = ((t > val_cut) & ~is_test) if val_fraction > 0 else np.zeros(len(t), dtype=bool)
+    return is_test, is_val
 
 
 def split_journeys(
@@ -324,22 +371,9 @@ def split_journeys(
             f"got {val_fraction} and {test_fraction}"
         )
     if by == "customer":
-        codes, customers = pd.factorize(pd.Index(journeys.customer_id.astype(str)), sort=True)
-        perm = np.random.default_rng(seed).permutation(len(customers))
-        rank = np.empty_like(perm)
-        rank[perm] = np.arange(len(perm))
-        n_test = int(round(test_fraction * len(customers)))
-        n_val = int(round(val_fraction * len(customers)))
-        # Customers are ranked by the shuffle: the first n_test go to test, the next to val.
-        r = rank[codes]
-        is_test, is_val = r < n_test, (r >= n_test) & (r < n_test + n_val)
+        is_test, is_val = _customer_masks(journeys.customer_id, val_fraction, test_fraction, seed)
     elif by == "time":
-        t = journeys.end_time.astype(np.float64)
-        lo, hi = (t.min(), t.max()) if len(t) else (0.0, 0.0)
-        test_cut = hi - test_fraction * (hi - lo)
-        val_cut = test_cut - val_fraction * (hi - lo)
-        is_test = (t > test_cut) if test_fraction > 0 else np.zeros(len(t), dtype=bool)
-        is_val = (t > val_cut) & ~is_test if val_fraction > 0 else np.zeros(len(t), dtype=bool)
+        is_test, is_val = _time_masks(journeys.end_time, val_fraction, test_fraction)
     else:
         raise ValueError(f"data.split must be 'customer' or 'time', got {by!r}")
     return {
