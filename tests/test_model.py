@@ -1,0 +1,161 @@
+"""AttentionLSTM: shapes, attention mask, padding invariance, overfitting, model config.
+
+``make_journeys`` is shared with test_module.py and test_baselines.py (pytest puts
+tests/ on sys.path); it belongs in a conftest fixture once the lead adds one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from journeynet.datamodule import collate_journeys, touch_features
+from journeynet.journeys import Journeys
+from journeynet.model import AttentionLSTM
+from journeynet.predict import attention_by_position, predict_proba
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+N_CHANNELS, N_CAMPAIGNS = 8, 5  # ids 0 and 1 are <pad>, <unk>
+
+
+def make_journeys(n: int = 400, max_len: int = 8, seed: int = 0) -> Journeys:
+    """Random journeys; a journey converts iff channel 3 appears before a later channel 5."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, max_len + 1, size=n)
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    n_touch = int(offsets[-1])
+    jid = np.repeat(np.arange(n), lengths)
+    pos = np.arange(n_touch) - offsets[jid]
+    channel = rng.integers(2, N_CHANNELS, size=n_touch)
+    gap_h = rng.exponential(24.0, size=n_touch)
+    gap_h[offsets[:-1]] = 0.0
+    hours = np.cumsum(gap_h)
+    end_h = hours[offsets[1:] - 1][jid]
+    first3 = np.minimum.reduceat(np.where(channel == 3, pos, 10**6), offsets[:-1])
+    last5 = np.maximum.reduceat(np.where(channel == 5, pos, -1), offsets[:-1])
+    time = (hours * 3.6e12).astype(np.int64) + 1_700_000_000 * 10**9
+    return Journeys(
+        channel=channel.astype(np.int64),
+        campaign=rng.integers(2, N_CAMPAIGNS, size=n_touch).astype(np.int64),
+        unit=channel.astype(np.int64),
+        log_dt_prev=np.log1p(gap_h).astype(np.float32),
+        log_dt_end=np.log1p(end_h - hours).astype(np.float32),
+        position=pos.astype(np.int64),
+        time=time,
+        offsets=offsets,
+        label=(first3 < last5).astype(np.int8),
+        customer_id=np.array([f"c{i}" for i in range(n)], dtype=object),
+        journey=np.zeros(n, dtype=np.int64),
+        revenue=np.zeros(n),
+        end_time=time[offsets[1:] - 1],
+    )
+
+
+def small_net(**kw: object) -> AttentionLSTM:
+    torch.manual_seed(0)
+    return AttentionLSTM(N_CHANNELS, N_CAMPAIGNS, hidden_size=16, attention_dim=8, **kw)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> object:
+    # Tiny tensors: one intra-op thread is much faster than two spinning on a busy 2-core box.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def journeys() -> Journeys:
+    return make_journeys()
+
+
+def test_generator_plants_a_learnable_rule(journeys: Journeys) -> None:
+    assert 0.1 < journeys.label.mean() < 0.6
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_attention_sums_to_one_on_real_touches(journeys: Journeys, bidirectional: bool) -> None:
+    net = small_net(bidirectional=bidirectional).eval()
+    b = collate_journeys(journeys, touch_features(journeys), np.arange(64))
+    out = net(b["channel"], b["campaign"], b["feats"], b["lengths"])
+    att, lengths = out["attention"], b["lengths"]
+    assert out["logits"].shape == (64,) and att.shape == b["channel"].shape
+    mask = torch.arange(att.shape[1])[None, :] < lengths[:, None]
+    torch.testing.assert_close(att.sum(1), torch.ones(64))
+    assert torch.all(att[~mask] == 0) and torch.all(att[mask] >= 0)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_padding_does_not_change_output(journeys: Journeys, bidirectional: bool) -> None:
+    net = small_net(bidirectional=bidirectional, num_layers=2).eval()
+    feats = touch_features(journeys)
+    idx = np.flatnonzero(journeys.lengths == 2)[:4]
+    alone = collate_journeys(journeys, feats, idx)  # T = 2, no padding
+    mixed = collate_journeys(journeys, feats, np.r_[idx, np.argmax(journeys.lengths)])
+    assert mixed["channel"].shape[1] > 2
+    # Garbage in padded slots must be ignored too, not only zeros.
+    pad = torch.arange(mixed["channel"].shape[1])[None, :] >= mixed["lengths"][:, None]
+    mixed["channel"][pad] = 6
+    mixed["feats"][pad] = 9.0
+    a = net(alone["channel"], alone["campaign"], alone["feats"], alone["lengths"])
+    m = net(mixed["channel"], mixed["campaign"], mixed["feats"], mixed["lengths"])
+    torch.testing.assert_close(m["logits"][:4], a["logits"], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(m["attention"][:4, :2], a["attention"], atol=1e-6, rtol=1e-5)
+
+
+def test_overfits_one_small_batch(journeys: Journeys) -> None:
+    net = small_net(dropout=0.0)
+    b = collate_journeys(journeys, touch_features(journeys), np.arange(16))
+    opt = torch.optim.Adam(net.parameters(), lr=2e-2)
+    for _ in range(200):  # usually converges in a few dozen steps; stop early to stay fast
+        opt.zero_grad()
+        logits = net(b["channel"], b["campaign"], b["feats"], b["lengths"])["logits"]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, b["label"])
+        if loss.item() < 0.02:
+            break
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+
+
+def test_predict_proba_aligns_attention_with_touches(journeys: Journeys) -> None:
+    net = small_net()
+    p, att = predict_proba(net, journeys, batch_size=50)
+    assert p.shape == (len(journeys),) and att.shape == (journeys.n_touches,)
+    assert net.training, "predict_proba must restore the net's mode"
+    sums = np.add.reduceat(att, journeys.offsets[:-1])
+    np.testing.assert_allclose(sums, 1.0, atol=1e-5)
+    # Same journey scored alone gives the same probability and attention.
+    i = int(np.argmax(journeys.lengths))
+    p1, att1 = predict_proba(net, journeys.subset([i]))
+    np.testing.assert_allclose(p1, p[[i]], atol=1e-6)
+    np.testing.assert_allclose(att1, att[journeys.offsets[i]:journeys.offsets[i + 1]], atol=1e-6)
+
+
+def test_attention_by_position_is_tidy(journeys: Journeys) -> None:
+    _, att = predict_proba(small_net(), journeys)
+    df = attention_by_position(journeys, att, max_pos=5)
+    assert list(df.columns) == ["pos_from_end", "label", "attention", "n"]
+    assert set(df["label"]) == {0, 1} and df["pos_from_end"].max() == 4
+    # Last touch: every journey contributes one.
+    assert df.loc[df.pos_from_end == 0, "n"].sum() == len(journeys)
+    with pytest.raises(ValueError, match="attention must have shape"):
+        attention_by_position(journeys, att[:-1])
+
+
+def test_bad_vocab_size_is_rejected() -> None:
+    with pytest.raises(ValueError, match="n_channels must be >= 2"):
+        AttentionLSTM(1, 4)
+
+
+def test_model_config_instantiates() -> None:
+    cfg = OmegaConf.load(CONF / "model" / "attention_lstm.yaml")
+    net = instantiate(cfg, n_channels=N_CHANNELS, n_campaigns=N_CAMPAIGNS)
+    assert isinstance(net, AttentionLSTM)
+    assert set(cfg) - {"_target_"} <= set(net.config)
