@@ -1,0 +1,204 @@
+"""LightningModule that trains :class:`~journeynet.model.AttentionLSTM` on conversion.
+
+The network and a partially applied optimizer (and scheduler) come in from Hydra, as in
+lightning-hydra-template. The net's constructor arguments are saved as the hparam
+``net_kwargs`` so :meth:`JourneyModule.load` can rebuild a checkpoint on its own.
+
+Quickstart
+----------
+>>> from functools import partial
+>>> import torch
+>>> from journeynet.model import AttentionLSTM
+>>> from journeynet.module import JourneyModule
+>>> module = JourneyModule(AttentionLSTM(6, 4, hidden_size=8), partial(torch.optim.AdamW, lr=1e-3))
+>>> module.hparams.net_kwargs["hidden_size"]
+8
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryCalibrationError,
+)
+
+from journeynet.model import AttentionLSTM
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, Tensor]
+
+
+def _stage_metrics(stage: str) -> MetricCollection:
+    return MetricCollection(
+        {"auroc": BinaryAUROC(), "ap": BinaryAveragePrecision(), "ece": BinaryCalibrationError()},
+        prefix=f"{stage}/",
+    )
+
+
+class JourneyModule(pl.LightningModule):
+    """Binary cross-entropy training with per-stage torchmetrics.
+
+    Parameters
+    ----------
+    net : nn.Module
+        The network; ``net(channel, campaign, feats, lengths)`` returns ``logits``.
+        If it has a ``config`` dict (as :class:`AttentionLSTM` does), it is saved as
+        the hparam ``net_kwargs``.
+    optimizer : Callable[..., torch.optim.Optimizer]
+        Partial optimizer; called with ``params=``.
+    scheduler : Callable[..., Any] | None
+        Partial LR scheduler; called with ``optimizer=``. ReduceLROnPlateau is
+        stepped on ``val/loss``.
+    pos_weight : float | None
+        Weight of positive examples in the loss (e.g. ``(1 - rate) / rate``).
+    compile : bool
+        ``torch.compile`` the net at fit start.
+
+    Notes
+    -----
+    Logged per epoch: ``{stage}/loss`` (weighted training objective), ``{stage}/logloss``
+    (unweighted BCE), ``{stage}/auroc``, ``{stage}/ap``, ``{stage}/ece`` for stages
+    ``train``, ``val``, ``test``. After ``trainer.test`` the attribute
+    :attr:`test_predictions` holds ``index``, ``p`` and ``label`` numpy arrays of this
+    process (under DDP each rank holds its share).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        pos_weight: float | None = None,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        if pos_weight is not None and pos_weight <= 0:
+            raise ValueError(f"pos_weight must be > 0 or None, got {pos_weight}")
+        self.save_hyperparameters(ignore=["net"], logger=False)
+        self.hparams["net_kwargs"] = dict(getattr(net, "config", {}))
+        self.net = net
+        pw = torch.tensor([] if pos_weight is None else [float(pos_weight)])
+        self.register_buffer("pos_weight", pw, persistent=False)
+        # ModuleDict keys cannot shadow nn.Module attributes such as `train`, hence `_m`.
+        stages = ("train", "val", "test")
+        self.metrics = nn.ModuleDict({f"{s}_m": _stage_metrics(s) for s in stages})
+        self.logloss = nn.ModuleDict({f"{s}_m": MeanMetric() for s in stages})
+        self.test_predictions: dict[str, np.ndarray] = {}
+        self._test_parts: list[tuple[Tensor, Tensor, Tensor]] = []
+
+    def forward(self, batch: Batch) -> dict[str, Tensor]:
+        """Run the net on a collated batch; returns ``logits`` (B,) and ``attention`` (B, T)."""
+        return self.net(batch["channel"], batch["campaign"], batch["feats"], batch["lengths"])
+
+    def model_step(self, batch: Batch, stage: str) -> tuple[Tensor, Tensor]:
+        """Shared train/val/test step: loss, metric updates and epoch logging.
+
+        Returns
+        -------
+        tuple[Tensor, Tensor]
+            Loss (scalar) and probabilities (B,).
+        """
+        logits = self(batch)["logits"].float()  # (B,), float32 even under bf16 autocast
+        y = batch["label"].float()  # (B,)
+        pw = self.pos_weight if self.pos_weight.numel() else None
+        loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw)
+        with torch.no_grad():
+            p = torch.sigmoid(logits)  # (B,)
+            plain = F.binary_cross_entropy_with_logits(logits, y, reduction="none")  # (B,)
+            self.logloss[f"{stage}_m"].update(plain)
+            self.metrics[f"{stage}_m"].update(p, y.long())
+        bs = len(y)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=bs, sync_dist=True)
+        self.log(f"{stage}/logloss", self.logloss[f"{stage}_m"], on_step=False, on_epoch=True)
+        self.log_dict(self.metrics[f"{stage}_m"], on_step=False, on_epoch=True, prog_bar=stage == "val")
+        return loss, p
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """Train on one batch."""
+        return self.model_step(batch, "train")[0]
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        """Accumulate validation metrics."""
+        self.model_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        """Accumulate test metrics and keep predictions for :attr:`test_predictions`."""
+        _, p = self.model_step(batch, "test")
+        self._test_parts.append((batch["index"].cpu(), p.detach().cpu(), batch["label"].cpu()))
+
+    def on_test_epoch_start(self) -> None:
+        """Forget predictions of an earlier test run."""
+        self._test_parts = []
+
+    def on_test_epoch_end(self) -> None:
+        """Stash this process's test predictions as numpy arrays, in journey-index order."""
+        if not self._test_parts:
+            return
+        idx, p, y = (torch.cat(t).numpy() for t in zip(*self._test_parts, strict=True))
+        order = np.argsort(idx, kind="stable")
+        self.test_predictions = {"index": idx[order], "p": p[order], "label": y[order]}
+        self._test_parts = []
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        """Return ``index``, ``p`` (B,) and ``attention`` (B, T) for a batch."""
+        out = self(batch)
+        return {"index": batch["index"], "p": torch.sigmoid(out["logits"].float()),
+                "attention": out["attention"]}
+
+    def setup(self, stage: str) -> None:
+        """Compile the net for fitting when asked."""
+        if self.hparams.compile and stage == "fit":
+            self.net = torch.compile(self.net)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """Build the optimizer (and scheduler) from the partials given at construction."""
+        optimizer = self.hparams.optimizer(params=self.trainer.model.parameters())
+        if self.hparams.scheduler is None:
+            return {"optimizer": optimizer}
+        scheduler = self.hparams.scheduler(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss",
+                             "interval": "epoch", "frequency": 1},
+        }
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> JourneyModule:
+        """Rebuild a module and its :class:`AttentionLSTM` from a checkpoint alone.
+
+        Parameters
+        ----------
+        path : str | Path
+            Lightning checkpoint written by a ``JourneyModule``.
+        map_location : str | torch.device
+            Where to put the weights.
+
+        Returns
+        -------
+        JourneyModule
+            The module in eval mode.
+        """
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        net_kwargs = ckpt.get("hyper_parameters", {}).get("net_kwargs")
+        if not net_kwargs:
+            raise ValueError(f"checkpoint {path} has no hparam 'net_kwargs'; cannot rebuild the net")
+        module = cls.load_from_checkpoint(
+            path, map_location=map_location, net=AttentionLSTM(**net_kwargs), weights_only=False
+        )
+        # load_from_checkpoint drops hparams that are not __init__ arguments; keep net_kwargs.
+        module.hparams["net_kwargs"] = dict(net_kwargs)
+        return module.eval()
