@@ -280,3 +280,19 @@ def test_failure_is_loud_unless_asked():
     res = allocate_budget(p, max_iter=1, tol=1e-30, raise_on_fail=False)
     assert not res.success and issubclass(OptimizationError, JourneynetError)
     assert math.isclose(sum(res.allocation.values()), 50_000.0)
+
+
+def test_plan_figures_are_returned_not_shown():
+    import pandas as pd
+
+    from journeynet.plan_plots import plot_plan_vs_current, plot_response_curves
+
+    p = BudgetProblem(curves3(), total=100_000.0, current={u: 1.0 for u in curves3()})
+    res = allocate_budget(p)
+    cur = scaled_current(p)
+    fig = plot_response_curves(p.curves, {u: v / 30 for u, v in cur.items()},
+                               {u: v / 30 for u, v in res.allocation.items()})
+    assert len([ax for ax in fig.axes if ax.has_data()]) == 3
+    plan = pd.DataFrame([{"channel": u[0], "campaign_type": u[1], "spend": v,
+                          "current_spend": cur[u]} for u, v in res.allocation.items()])
+    assert len(plot_plan_vs_current(plan).axes) == 1
