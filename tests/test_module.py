@@ -92,6 +92,12 @@ def test_checkpoint_reload_predicts_identically(tmp_path: Path, data: tuple) -> 
     p1, a1 = predict_proba(loaded.net, j)
     np.testing.assert_array_equal(p0, p1)
     np.testing.assert_array_equal(a0, a1)
+    # The checkpoint holds no pickled partials: resuming works with weights_only=True.
+    assert isinstance(loaded.hparams.scheduler, dict)
+    t2 = trainer(tmp_path, max_epochs=2, enable_checkpointing=False)
+    t2.fit(make_module(), JourneyDataModule(j, splits, batch_size=64), ckpt_path=path,
+           weights_only=True)
+    assert t2.current_epoch == 2
 
 
 def test_bucketing_reduces_padding_and_covers_every_journey(data: tuple) -> None:
@@ -149,7 +155,8 @@ def test_every_config_group_instantiates(tmp_path: Path, trainer_name: str) -> N
     else:
         trainer_cls = instantiate(cfg.trainer, _partial_=True).func
         assert trainer_cls is pl.Trainer  # gpu/ddp need devices this box may lack
-    opt = module.hparams.optimizer(params=net.parameters())
-    assert isinstance(opt, torch.optim.AdamW)
-    assert isinstance(module.hparams.scheduler(optimizer=opt),
+    # hparams hold plain Hydra descriptions of the partials; they rebuild the same objects.
+    opt = instantiate(module.hparams.optimizer)(params=net.parameters())
+    assert isinstance(opt, torch.optim.AdamW) and opt.defaults["lr"] == cfg.module.optimizer.lr
+    assert isinstance(instantiate(module.hparams.scheduler)(optimizer=opt),
                       torch.optim.lr_scheduler.ReduceLROnPlateau)

@@ -18,7 +18,7 @@ Quickstart
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -39,6 +41,23 @@ from journeynet.model import AttentionLSTM
 log = logging.getLogger(__name__)
 
 Batch = dict[str, Tensor]
+
+
+def _describe(factory: Callable[..., Any] | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Hydra-style ``{_target_, _partial_, **kwargs}`` of a partial, with builtins only.
+
+    Checkpoints then load with ``torch.load(weights_only=True)``, which refuses pickled
+    ``functools.partial`` objects (so ``trainer.fit(ckpt_path=...)`` would fail).
+    """
+    if factory is None or isinstance(factory, Mapping):
+        return None if factory is None else dict(factory)
+    func = getattr(factory, "func", factory)
+    if getattr(factory, "args", ()):
+        raise ValueError(f"optimizer/scheduler partials take keywords only, got args {factory.args}")
+    kwargs = getattr(factory, "keywords", {})
+    kwargs = {k: OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
+              for k, v in kwargs.items()}
+    return {"_target_": f"{func.__module__}.{func.__qualname__}", "_partial_": True, **kwargs}
 
 
 def _stage_metrics(stage: str) -> MetricCollection:
@@ -57,11 +76,12 @@ class JourneyModule(pl.LightningModule):
         The network; ``net(channel, campaign, feats, lengths)`` returns ``logits``.
         If it has a ``config`` dict (as :class:`AttentionLSTM` does), it is saved as
         the hparam ``net_kwargs``.
-    optimizer : Callable[..., torch.optim.Optimizer]
-        Partial optimizer; called with ``params=``.
-    scheduler : Callable[..., Any] | None
-        Partial LR scheduler; called with ``optimizer=``. ReduceLROnPlateau is
-        stepped on ``val/loss``.
+    optimizer : Callable[..., torch.optim.Optimizer] | Mapping[str, Any]
+        Partial optimizer, called with ``params=``; or its Hydra description
+        ``{_target_, _partial_: true, **kwargs}`` (the form saved in checkpoints).
+    scheduler : Callable[..., Any] | Mapping[str, Any] | None
+        Partial LR scheduler (or description), called with ``optimizer=``.
+        ReduceLROnPlateau is stepped on ``val/loss``.
     pos_weight : float | None
         Weight of positive examples in the loss (e.g. ``(1 - rate) / rate``).
     compile : bool
@@ -79,16 +99,21 @@ class JourneyModule(pl.LightningModule):
     def __init__(
         self,
         net: nn.Module,
-        optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: Callable[..., Any] | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | Mapping[str, Any],
+        scheduler: Callable[..., Any] | Mapping[str, Any] | None = None,
         pos_weight: float | None = None,
         compile: bool = False,
     ) -> None:
         super().__init__()
         if pos_weight is not None and pos_weight <= 0:
             raise ValueError(f"pos_weight must be > 0 or None, got {pos_weight}")
-        self.save_hyperparameters(ignore=["net"], logger=False)
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        # Plain descriptions, not pickled partials, so checkpoints load with weights_only=True.
+        self.hparams["optimizer"] = _describe(optimizer)
+        self.hparams["scheduler"] = _describe(scheduler)
         self.hparams["net_kwargs"] = dict(getattr(net, "config", {}))
+        self._optimizer = instantiate(optimizer) if isinstance(optimizer, Mapping) else optimizer
+        self._scheduler = instantiate(scheduler) if isinstance(scheduler, Mapping) else scheduler
         self.net = net
         pw = torch.tensor([] if pos_weight is None else [float(pos_weight)])
         self.register_buffer("pos_weight", pw, persistent=False)
@@ -166,10 +191,10 @@ class JourneyModule(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Build the optimizer (and scheduler) from the partials given at construction."""
-        optimizer = self.hparams.optimizer(params=self.trainer.model.parameters())
-        if self.hparams.scheduler is None:
+        optimizer = self._optimizer(params=self.trainer.model.parameters())
+        if self._scheduler is None:
             return {"optimizer": optimizer}
-        scheduler = self.hparams.scheduler(optimizer=optimizer)
+        scheduler = self._scheduler(optimizer=optimizer)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss",
@@ -192,12 +217,12 @@ class JourneyModule(pl.LightningModule):
         JourneyModule
             The module in eval mode.
         """
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
         net_kwargs = ckpt.get("hyper_parameters", {}).get("net_kwargs")
         if not net_kwargs:
             raise ValueError(f"checkpoint {path} has no hparam 'net_kwargs'; cannot rebuild the net")
         module = cls.load_from_checkpoint(
-            path, map_location=map_location, net=AttentionLSTM(**net_kwargs), weights_only=False
+            path, map_location=map_location, net=AttentionLSTM(**net_kwargs), weights_only=True
         )
         # load_from_checkpoint drops hparams that are not __init__ arguments; keep net_kwargs.
         module.hparams["net_kwargs"] = dict(net_kwargs)
