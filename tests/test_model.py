@@ -14,9 +14,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from journeynet.datamodule import collate_journeys, touch_features
 from journeynet.journeys import Journeys
-from journeynet.model import AttentionLSTM
+from journeynet.model import AttentionLSTM, collate_journeys, touch_features
 from journeynet.predict import attention_by_position, predict_proba
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

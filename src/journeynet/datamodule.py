@@ -38,92 +38,15 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from journeynet.model import N_TOUCH_FEATURES
+from journeynet.model import collate_journeys, journey_lengths, touch_features
 
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test", "predict")
-
-
-def journey_lengths(journeys: Any) -> np.ndarray:
-    """Touches per journey, from ``journeys.offsets``.
-
-    Parameters
-    ----------
-    journeys : Journeys
-        Any object with an ``offsets`` array of length n_journeys + 1.
-
-    Returns
-    -------
-    np.ndarray
-        int64 lengths, shape (n_journeys,).
-    """
-    return np.diff(np.asarray(journeys.offsets, dtype=np.int64))
-
-
-def touch_features(journeys: Any) -> np.ndarray:
-    """Per-touch float features: log_dt_prev, log_dt_end, log1p(position).
-
-    Parameters
-    ----------
-    journeys : Journeys
-        Journeys with per-touch ``log_dt_prev``, ``log_dt_end`` and ``position``.
-
-    Returns
-    -------
-    np.ndarray
-        float32 array, shape (n_touch, 3).
-    """
-    # log1p keeps position on the same scale as the log time gaps whatever max_len is.
-    pos = np.log1p(np.asarray(journeys.position, dtype=np.float32))
-    feats = np.stack([journeys.log_dt_prev, journeys.log_dt_end, pos], axis=1)
-    assert feats.shape[1] == N_TOUCH_FEATURES
-    return feats.astype(np.float32, copy=False)
-
-
-def collate_journeys(
-    journeys: Any, feats: np.ndarray, idx: np.ndarray, lengths: np.ndarray | None = None
-) -> dict[str, torch.Tensor]:
-    """Gather journeys ``idx`` into right-padded tensors.
-
-    Parameters
-    ----------
-    journeys : Journeys
-        Source journeys (per-touch arrays and ``offsets``; ``label`` if present).
-    feats : np.ndarray
-        Output of :func:`touch_features` for ``journeys``, shape (n_touch, 3).
-    idx : np.ndarray
-        Journey indices to gather, shape (B,).
-    lengths : np.ndarray | None
-        Precomputed :func:`journey_lengths`, to avoid recomputing per batch.
-
-    Returns
-    -------
-    dict[str, torch.Tensor]
-        ``channel``, ``campaign`` (B, T) long; ``feats`` (B, T, 3) float; ``lengths``
-        (B,) long; ``index`` (B,) long journey indices; ``label`` (B,) float when known.
-    """
-    idx = np.asarray(idx, dtype=np.int64)
-    starts = np.asarray(journeys.offsets, dtype=np.int64)[idx]  # (B,)
-    lens = (journey_lengths(journeys) if lengths is None else lengths)[idx]  # (B,)
-    T = int(lens.max())
-    steps = np.arange(T)[None, :]  # (1, T)
-    mask = steps < lens[:, None]  # (B, T)
-    touch = np.where(mask, starts[:, None] + steps, 0)  # (B, T), any valid row for padding
-    channel = np.where(mask, np.asarray(journeys.channel)[touch], 0)  # (B, T)
-    campaign = np.where(mask, np.asarray(journeys.campaign)[touch], 0)  # (B, T)
-    f = np.where(mask[..., None], feats[touch], 0.0).astype(np.float32)  # (B, T, 3)
-    batch = {
-        "channel": torch.from_numpy(channel.astype(np.int64)),
-        "campaign": torch.from_numpy(campaign.astype(np.int64)),
-        "feats": torch.from_numpy(f),
-        "lengths": torch.from_numpy(lens.astype(np.int64)),
-        "index": torch.from_numpy(idx),
-    }
-    label = getattr(journeys, "label", None)
-    if label is not None:
-        batch["label"] = torch.from_numpy(np.asarray(label)[idx].astype(np.float32))
-    return batch
+__all__ = [
+    "JourneyDataModule", "LengthBucketSampler", "collate_journeys", "journey_lengths",
+    "touch_features",
+]
 
 
 class LengthBucketSampler(Sampler[np.ndarray]):

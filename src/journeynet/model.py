@@ -7,6 +7,8 @@ attention under an explicit padding mask, and predicts the conversion logit from
 attention context, the last real hidden state and the log journey length.
 
 ``forward`` returns named outputs so attribution can read the attention without hooks.
+:func:`collate_journeys` turns flat Journeys arrays into the padded tensors ``forward``
+takes; it lives here, beside the net's input contract, so inference needs no Lightning.
 
 Quickstart
 ----------
@@ -17,7 +19,7 @@ Quickstart
 >>> out = net(channel, channel.clamp(max=3), torch.zeros(2, 3, 3), torch.tensor([2, 1]))
 >>> out["logits"].shape, out["attention"].shape
 (torch.Size([2]), torch.Size([2, 3]))
->>> float(out["attention"][1, 1:].abs().sum())
+>>> float(out["attention"][1, 1:].detach().abs().sum())
 0.0
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -34,6 +37,87 @@ log = logging.getLogger(__name__)
 
 #: Per-touch float features: log_dt_prev, log_dt_end, log1p(position).
 N_TOUCH_FEATURES = 3
+
+
+def journey_lengths(journeys: Any) -> np.ndarray:
+    """Touches per journey, from ``journeys.offsets``.
+
+    Parameters
+    ----------
+    journeys : Journeys
+        Any object with an ``offsets`` array of length n_journeys + 1.
+
+    Returns
+    -------
+    np.ndarray
+        int64 lengths, shape (n_journeys,).
+    """
+    return np.diff(np.asarray(journeys.offsets, dtype=np.int64))
+
+
+def touch_features(journeys: Any) -> np.ndarray:
+    """Per-touch float features: log_dt_prev, log_dt_end, log1p(position).
+
+    Parameters
+    ----------
+    journeys : Journeys
+        Journeys with per-touch ``log_dt_prev``, ``log_dt_end`` and ``position``.
+
+    Returns
+    -------
+    np.ndarray
+        float32 array, shape (n_touch, 3).
+    """
+    # log1p keeps position on the same scale as the log time gaps whatever max_len is.
+    pos = np.log1p(np.asarray(journeys.position, dtype=np.float32))
+    feats = np.stack([journeys.log_dt_prev, journeys.log_dt_end, pos], axis=1)
+    assert feats.shape[1] == N_TOUCH_FEATURES, feats.shape
+    return feats.astype(np.float32, copy=False)
+
+
+def collate_journeys(
+    journeys: Any, feats: np.ndarray, idx: np.ndarray, lengths: np.ndarray | None = None
+) -> dict[str, torch.Tensor]:
+    """Gather journeys ``idx`` into right-padded tensors.
+
+    Parameters
+    ----------
+    journeys : Journeys
+        Source journeys (per-touch arrays and ``offsets``; ``label`` if present).
+    feats : np.ndarray
+        Output of :func:`touch_features` for ``journeys``, shape (n_touch, 3).
+    idx : np.ndarray
+        Journey indices to gather, shape (B,).
+    lengths : np.ndarray | None
+        Precomputed :func:`journey_lengths`, to avoid recomputing per batch.
+
+    Returns
+    -------
+    dict[str, torch.Tensor]
+        ``channel``, ``campaign`` (B, T) long; ``feats`` (B, T, 3) float; ``lengths``
+        (B,) long; ``index`` (B,) long journey indices; ``label`` (B,) float when known.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    starts = np.asarray(journeys.offsets, dtype=np.int64)[idx]  # (B,)
+    lens = (journey_lengths(journeys) if lengths is None else lengths)[idx]  # (B,)
+    T = int(lens.max())
+    steps = np.arange(T)[None, :]  # (1, T)
+    mask = steps < lens[:, None]  # (B, T)
+    touch = np.where(mask, starts[:, None] + steps, 0)  # (B, T), any valid row for padding
+    channel = np.where(mask, np.asarray(journeys.channel)[touch], 0)  # (B, T)
+    campaign = np.where(mask, np.asarray(journeys.campaign)[touch], 0)  # (B, T)
+    f = np.where(mask[..., None], feats[touch], 0.0).astype(np.float32)  # (B, T, 3)
+    batch = {
+        "channel": torch.from_numpy(channel.astype(np.int64)),
+        "campaign": torch.from_numpy(campaign.astype(np.int64)),
+        "feats": torch.from_numpy(f),
+        "lengths": torch.from_numpy(lens.astype(np.int64)),
+        "index": torch.from_numpy(idx),
+    }
+    label = getattr(journeys, "label", None)
+    if label is not None:
+        batch["label"] = torch.from_numpy(np.asarray(label)[idx].astype(np.float32))
+    return batch
 
 
 class AdditiveAttention(nn.Module):

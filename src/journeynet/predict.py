@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from journeynet.datamodule import collate_journeys, journey_lengths, touch_features
+from journeynet.model import collate_journeys, journey_lengths, touch_features
 
 log = logging.getLogger(__name__)
 
