@@ -1,0 +1,137 @@
+"""Daily event tables for fitting the funnel model, built from canonical frames.
+
+A *sequence* is one customer from the first touch to a conversion or the end of the
+data (a customer who buys again starts a new sequence). Per day, a sequence shows the
+paid units and unpaid channels that touched it and, on its last day, how it converted:
+on a paid touch (the unit's ``move`` sent it to conversion) or in an unpaid session
+(the stage hazard).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from journeynet.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FunnelData:
+    """Vectorized daily observations; sequences are sorted by their first day."""
+
+    units: list[tuple[str, str]]
+    unpaid_channels: list[str]
+    dates: pd.DatetimeIndex
+    spend: np.ndarray  # (T, U) daily spend
+    first_day: np.ndarray  # (N,) day of the first touch
+    conv_day: np.ndarray  # (N,) day of conversion, -1 when none
+    conv_route: np.ndarray  # (N,) unit index, or -1 - c for an unpaid session of channel c
+    paid: np.ndarray  # (E, 4) int: sequence, day, unit, moves (0 when the unit came after a conversion)
+    unpaid: np.ndarray  # (F, 3) int: sequence, day, channel
+    sample_fraction: float = 1.0  # share of the market's sequences held here
+
+    @property
+    def n_sequences(self) -> int:
+        """Number of sequences."""
+        return int(self.first_day.size)
+
+    @property
+    def n_days(self) -> int:
+        """Number of days in the window."""
+        return int(self.spend.shape[0])
+
+
+def spend_matrix(spend: pd.DataFrame) -> tuple[list[tuple[str, str]], pd.DatetimeIndex, np.ndarray]:
+    """Daily spend as a ``(T, U)`` matrix over the full date range, missing days as 0."""
+    dates = pd.date_range(spend["date"].min(), spend["date"].max(), freq="D")
+    wide = spend.pivot_table(index="date", columns=["channel", "campaign_type"], values="spend", aggfunc="sum")
+    wide = wide.reindex(dates).fillna(0.0)
+    units = [(str(c), str(k)) for c, k in wide.columns]
+    return units, dates, wide.to_numpy(dtype=float)
+
+
+def build_funnel_data(touchpoints: pd.DataFrame, spend: pd.DataFrame, max_sequences: int | None = None,
+                      seed: int = 0) -> FunnelData:
+    """Turn canonical touchpoints and spend into daily event tables.
+
+    Touches outside the spend window are dropped (logged). ``max_sequences`` keeps a
+    random sample of customers, recorded in ``sample_fraction`` so the fit can scale the
+    market back up.
+    """
+    units, dates, matrix = spend_matrix(spend)
+    tp = touchpoints
+    day = ((tp["timestamp"].dt.normalize() - dates[0]) / pd.Timedelta(days=1)).to_numpy()
+    inside = (day >= 0) & (day < len(dates))
+    if not inside.all():
+        log.warning("funnel: %d touches fall outside the spend window %s..%s and are left out",
+                    int((~inside).sum()), dates[0].date(), dates[-1].date())
+    tp, day = tp.loc[inside], day[inside].astype(np.int64)
+    if tp.empty:
+        raise InputError("touchpoints: no touch falls inside the spend data's date range")
+    customer = pd.factorize(tp["customer_id"])[0]
+    fraction = 1.0
+    n_customers = customer.max() + 1
+    if max_sequences is not None and n_customers > max_sequences:
+        keep = np.random.default_rng(seed).choice(n_customers, size=max_sequences, replace=False)
+        mask = np.isin(customer, keep)
+        tp, day, customer = tp.loc[mask], day[mask], customer[mask]
+        fraction = max_sequences / n_customers
+    converted = tp["converted"].to_numpy().astype(bool)
+    # a purchase closes a sequence: later touches of the same customer start a new one
+    order = np.lexsort((tp["timestamp"].to_numpy(), customer))
+    customer, day, converted = customer[order], day[order], converted[order]
+    prior_conv = np.cumsum(converted) - converted
+    new_cust = np.r_[True, customer[1:] != customer[:-1]]
+    base = np.maximum.accumulate(np.where(new_cust, prior_conv, 0))
+    seq_raw = pd.factorize(pd.Series(customer).astype(str) + ":" + pd.Series(prior_conv - base).astype(str))[0]
+    key = _touch_keys(tp.iloc[order], units)
+    return _tables(units, dates, matrix, seq_raw, day, converted, key, fraction)
+
+
+def _touch_keys(tp: pd.DataFrame, units: list[tuple[str, str]]) -> pd.Series:
+    """``"u:<index>"`` for paid units, the unpaid channel name otherwise."""
+    pair = tp["channel"].astype(str) + "\x1f" + tp["campaign_type"].astype(str)
+    unit_index = {f"{c}\x1f{k}": i for i, (c, k) in enumerate(units)}
+    code = pair.map(unit_index)
+    unpaid_name = np.where(tp["campaign_type"].astype(str) == "", tp["channel"].astype(str),
+                           tp["channel"].astype(str) + "/" + tp["campaign_type"].astype(str))
+    return pd.Series(np.where(code.notna(), "u:" + code.fillna(-1).astype(int).astype(str), unpaid_name),
+                     index=tp.index)
+
+
+def _tables(units: list[tuple[str, str]], dates: pd.DatetimeIndex, matrix: np.ndarray, seq: np.ndarray,
+            day: np.ndarray, converted: np.ndarray, key: pd.Series, fraction: float) -> FunnelData:
+    key = key.to_numpy().astype(str)
+    is_paid = np.char.startswith(key, "u:")
+    unit = np.where(is_paid, np.char.lstrip(np.where(is_paid, key, "u:0"), "u:"), "0").astype(np.int64)
+    unpaid_channels = sorted(set(key[~is_paid]))
+    c_index = {c: i for i, c in enumerate(unpaid_channels)}
+    chan = np.array([c_index.get(k, -1) for k in key[~is_paid]], dtype=np.int64)
+    chan_all = np.full(key.size, -1, dtype=np.int64)
+    chan_all[~is_paid] = chan
+
+    # order sequences by first day (the fit grows its active set as a prefix)
+    first = pd.Series(day).groupby(seq).min()
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first.to_numpy(), kind="stable")] = np.arange(first.size)
+    seq = rank[seq]
+    n = first.size
+    first_day = np.sort(first.to_numpy())
+    conv_day = np.full(n, -1, dtype=np.int64)
+    conv_route = np.zeros(n, dtype=np.int64)
+    conv_day[seq[converted]] = day[converted]
+    conv_route[seq[converted]] = np.where(is_paid[converted], unit[converted], -1 - chan_all[converted])
+
+    # the unpaid session in which a hazard conversion happened is the conversion, not an emission
+    emission = ~converted | is_paid
+    up = np.unique(np.stack([seq, day, chan_all], 1)[emission & ~is_paid], axis=0)
+    pd_ = np.unique(np.stack([seq, day, unit], 1)[is_paid], axis=0)
+    # on a conversion day, units after the converting unit in order touched an already-converted customer
+    after = (pd_[:, 1] == conv_day[pd_[:, 0]]) & (conv_route[pd_[:, 0]] >= 0) & (pd_[:, 2] > conv_route[pd_[:, 0]])
+    paid = np.column_stack([pd_, (~after).astype(np.int64)])
+    return FunnelData(units, unpaid_channels, dates, matrix, first_day, conv_day, conv_route, paid, up, fraction)
