@@ -42,6 +42,9 @@ Unit = tuple[str, str]
 METHODS = ("exposure", "rollouts", "daily")
 _DAILY_COLUMNS = ("date", "channel", "campaign_type", "spend")
 _POINT_COLUMNS = ("channel", "campaign_type", "spend_multiple", "expected_conversions")
+# Prior spread of a unit's shape around its channel's: k within about x/÷ 1.6, a within +-0.25.
+PRIOR_SD_LOG_K = 0.5
+PRIOR_SD_A = 0.25
 
 
 def hill_value(s: np.ndarray, beta: np.ndarray, k: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -139,17 +142,25 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     return float(1.0 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float("nan")
 
 
-def _best_lsq(resid, starts: list[np.ndarray], lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+def _best_lsq(resid, starts: list[np.ndarray], lb: np.ndarray, ub: np.ndarray,
+              full: bool = False):
     """Bounded least squares from several starts (the Hill loss is not convex); keep the best."""
     best = None
     for x0 in starts:
         res = least_squares(resid, np.clip(x0, lb, ub), bounds=(lb, ub), method="trf")
         if best is None or res.cost < best.cost:
             best = res
-    return best.x
+    return best if full else best.x
 
 
-def fit_shape(s: np.ndarray, e: np.ndarray) -> tuple[float, float, float]:
+def _param_var(res) -> np.ndarray:
+    """Gauss-Newton variances of the parameters: ``s^2 diag((J'J)^-1)``."""
+    n, m = res.jac.shape
+    s2 = 2.0 * res.cost / max(n - m, 1)
+    return s2 * np.diag(np.linalg.pinv(res.jac.T @ res.jac))
+
+
+def fit_shape(s: np.ndarray, e: np.ndarray) -> tuple[float, float, float, float, float]:
     """Fit ``e ≈ E_max * s**a / (s**a + k**a)`` with k in [0.1, 10] x mean spend, a in [0.5, 2].
 
     Residuals are on the square-root scale, which stabilises Poisson count noise.
@@ -157,7 +168,8 @@ def fit_shape(s: np.ndarray, e: np.ndarray) -> tuple[float, float, float]:
     Returns
     -------
     tuple of float
-        ``(k, a, r2)`` with r2 measured on the raw exposure scale.
+        ``(k, a, r2, var_log_k, var_a)``: r2 on the raw exposure scale, and the
+        Gauss-Newton variances of ``log k`` and ``a`` (how much the data pin them).
     """
     m = float(s[s > 0].mean())
     top = max(float(e.max()), 1e-9)
@@ -169,8 +181,18 @@ def fit_shape(s: np.ndarray, e: np.ndarray) -> tuple[float, float, float]:
 
     starts = [np.array([np.log(top * f), np.log(m * g), a]) for f, g, a in
               ((2.0, 1.0, 1.0), (1.2, 0.5, 1.5), (5.0, 3.0, 0.7))]
-    p = _best_lsq(resid, starts, lb, ub)
-    return float(np.exp(p[1])), float(p[2]), _r2(e, hill_value(s, np.exp(p[0]), np.exp(p[1]), p[2]))
+    res = _best_lsq(resid, starts, lb, ub, full=True)
+    p, var = res.x, _param_var(res)
+    r2 = _r2(e, hill_value(s, np.exp(p[0]), np.exp(p[1]), p[2]))
+    return float(np.exp(p[1])), float(p[2]), r2, float(var[1]), float(var[2])
+
+
+def _blend(own: tuple, prior: tuple[float, float], w_rule: float) -> tuple[float, float]:
+    """Precision-weighted blend of ``(log k, a)`` with the prior, capped by the evidence rule."""
+    logk, a, _, var_k, var_a = own
+    wk = w_rule * PRIOR_SD_LOG_K**2 / (PRIOR_SD_LOG_K**2 + var_k)
+    wa = w_rule * PRIOR_SD_A**2 / (PRIOR_SD_A**2 + var_a)
+    return wk * logk + (1.0 - wk) * np.log(prior[0]), wa * a + (1.0 - wa) * prior[1]
 
 
 def _evidence(s: np.ndarray, min_days: int, min_cv: float) -> float:
@@ -205,9 +227,9 @@ def _channel_priors(
             out[ch] = (1.0, 1.0)
             continue
         s_all, e_all = np.concatenate(s_rel), np.concatenate(e_rel)
-        k_rel, a, _ = fit_shape(s_all, e_all)
-        w = _evidence(s_all, min_days, min_cv)
-        out[ch] = (float(np.exp(w * np.log(k_rel))), w * a + (1.0 - w))
+        k_rel, *rest = fit_shape(s_all, e_all)
+        logk, a = _blend((np.log(k_rel), *rest), (1.0, 1.0), _evidence(s_all, min_days, min_cv))
+        out[ch] = (float(np.exp(logk)), float(a))
     return out
 
 
@@ -219,13 +241,12 @@ def _fit_exposure(
     stats = _spend_stats(s)
     if stats["spend_mean"] <= 0:
         raise InputError(f"spend: {u[0]}/{u[1]} has no day with positive spend; cannot fit a curve")
-    k0, a0 = prior[0] * stats["spend_mean"], prior[1]
-    w, k, a, r2 = 0.0, k0, a0, float("nan")
+    k, a, r2 = prior[0] * stats["spend_mean"], prior[1], float("nan")
     if (s > 0).sum() >= 3 and np.isfinite(e).all() and e.sum() > 0:
-        k, a, r2 = fit_shape(s, e)
-        w = _evidence(s, min_days, min_cv)
-    k = float(np.exp(w * np.log(k) + (1.0 - w) * np.log(k0)))
-    a = w * a + (1.0 - w) * a0
+        k_own, a_own, r2, var_k, var_a = fit_shape(s, e)
+        logk, a = _blend((np.log(k_own), a_own, r2, var_k, var_a), (k, a),
+                         _evidence(s, min_days, min_cv))
+        k, a = float(np.exp(logk)), float(a)
     denom = float(hill_value(s, 1.0, k, a).sum())
     beta = max(total, 0.0) / denom if denom > 0 else 0.0
     return FittedCurve(HillCurve(beta, k, a), "exposure", r2, **stats)
@@ -317,13 +338,16 @@ def fit_curves(
     min_days, min_cv : int, float
         Shrinkage thresholds. For ``exposure`` the unit's own ``(log k, a)`` is
         blended with its channel's pooled shape (fitted on spend and exposure
-        relative to each unit's mean, itself blended with the global prior
-        ``k = mean spend, a = 1``) using the weight
-        ``w = min(1, n_days / min_days) * min(1, cv / min_cv)``, where ``n_days``
-        counts days with positive spend and ``cv`` is their spend's coefficient
-        of variation: ``log k = w log k_unit + (1 - w) log k_channel``, likewise
-        ``a``. Units with at least ``min_days`` days and ``cv >= min_cv`` keep
-        their own shape.
+        relative to each unit's mean, itself blended the same way with the global
+        prior ``k = mean spend, a = 1``). The weight on the unit's own estimate is
+        ``w_rule * tau**2 / (tau**2 + var)``, per parameter, where
+        ``w_rule = min(1, n_days / min_days) * min(1, cv / min_cv)`` (``n_days``
+        counts days with positive spend, ``cv`` is their spend's coefficient of
+        variation), ``var`` is the fit's Gauss-Newton variance of that parameter
+        and ``tau`` the prior spread (``PRIOR_SD_LOG_K = 0.5``, ``PRIOR_SD_A =
+        0.25``): ``log k = w log k_unit + (1 - w) log k_channel``, likewise ``a``.
+        A unit with few days, flat spend or a shape its data do not pin down
+        leans on its channel; a well-measured unit keeps its own shape.
 
     Returns
     -------
