@@ -173,8 +173,9 @@ class FunnelNet(nn.Module):
     def log_likelihood(self) -> Tensor:
         """Exact log-likelihood of all sequences plus the never-touched rest of the pool."""
         q = self.probabilities()
-        log1m_p = torch.log1p(-q["p"])  # (T, U, S)
-        logit_p = torch.log(q["p"]) - log1m_p
+        p = q["p"].clamp(min=1e-12)  # zero-spend days have p = 0; keep log and its gradient finite
+        log1m_p = torch.log1p(-p)  # (T, U, S)
+        logit_p = torch.log(p) - log1m_p
         log1m_q = torch.log1p(-q["unpaid"])  # (C, S)
         logit_q = torch.log(q["unpaid"]) - log1m_q
         base = log1m_p.sum(1) + log1m_q.sum(0)  # (T, S) nobody touched

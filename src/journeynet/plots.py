@@ -106,3 +106,29 @@ def plot_pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
     ax.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def plot_opener_closer(table: pd.DataFrame) -> Figure | None:
+    """Paid units placed by interventional opener share (x) and attention opener share (y).
+
+    Marker area follows the unit's removal effect. Returns None when the table has no
+    interventional scores (a run without spend).
+    """
+    paid = table[table["paid"].astype(bool) & table["opener_score"].notna()]
+    if paid.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    effect = paid["removal_effect"].clip(lower=0).to_numpy()
+    size = 30 + 600 * effect / max(effect.max(), 1e-12)
+    y = paid["attention_opener"] if "attention_opener" in paid else np.full(len(paid), np.nan)
+    ax.scatter(paid["opener_score"], y, s=size, alpha=0.6)
+    for (_, row), yy in zip(paid.iterrows(), y, strict=True):
+        ax.annotate(f"{row['channel']}/{row['campaign_type']}", (row["opener_score"], yy), fontsize=7)
+    ax.axvline(0.5, color="grey", lw=0.5)
+    ax.set_xlabel("opener_score (share of effect via moving customers up the funnel)")
+    ax.set_ylabel("attention at journey start (share, converting journeys)")
+    ax.set_title("Who opens, who closes")
+    ax.set_xlim(-0.05, 1.05)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,175 @@
+"""What ``python train.py`` does, step by step; ``train.py`` only composes the config.
+
+Steps: load inputs -> journeys -> attention-LSTM and baselines -> funnel fit and
+interventions -> classic models and diagnostics -> response curves -> outputs. All
+outputs are staged under temporary names and renamed together at the end, so a run
+that fails leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from journeynet import attribution as attr
+from journeynet.classic import classic_credit
+from journeynet.funnel_data import build_funnel_data
+from journeynet.funnel_fit import FunnelFitConfig, fit_funnel
+from journeynet.inputs import load_inputs
+from journeynet.interventions import response_points
+from journeynet.outputs import OutputStage
+from journeynet.response import curves_frame, fit_curves
+from journeynet.training import TrainedModel, make_journeys, train_model
+
+log = logging.getLogger(__name__)
+
+
+def run_training(cfg: DictConfig) -> float:
+    """Run the whole ``train.py`` job; returns the metric named by ``cfg.optimized_metric``."""
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg.torch_threads))
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = load_inputs(cfg.data)
+    vocab, journeys, splits = make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    logger = [instantiate(lg) for lg in cfg.get("logger", {}).values()]
+    callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
+    with OutputStage(out_dir) as stage:
+        trained = train_model(cfg, vocab, journeys, splits, logger, callbacks)
+        table, extras = attribute(cfg, inputs, trained)
+        write_outputs(stage, cfg, inputs, trained, table, extras)
+        _log_tensorboard(logger, cfg, trained, table)
+    metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
+    return float(metric)
+
+
+def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every attribution view, as one table, plus the funnel's by-products."""
+    a = cfg.attribution
+    vocab, journeys = trained.vocab, trained.journeys
+    n_units = len(vocab.units)
+    classic = classic_credit(journeys, n_units, half_life_days=a.half_life_days)
+    sample = _sample(len(journeys), a.naive_max_journeys, cfg.seed)
+    sub = journeys.subset(sample)
+    from journeynet.predict import predict_proba
+
+    p_sub, att = predict_proba(trained.module.net, sub)
+    roles = attr.attention_roles(sub, att, n_units)
+    paid_ids = vocab.unit_frame().query("paid")["unit_id"].tolist()
+    naive = attr.naive_deletion(trained.module.net, sub, paid_ids, p_sub)
+    naive = {u: v * len(journeys) / max(len(sample), 1) for u, v in naive.items()}
+    extras: dict[str, Any] = {}
+    funnel = None
+    if inputs.spend is None:
+        log.warning("no spend data: response curves and interventional effects need spend; skipped")
+    elif a.engine == "funnel":
+        fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
+        data = build_funnel_data(inputs.touchpoints, inputs.spend, fit_cfg.max_sequences, fit_cfg.seed)
+        params, diag = fit_funnel(data, fit_cfg)
+        observed = float(inputs.touchpoints["converted"].sum())
+        funnel = attr.funnel_table(params, data.spend, observed)
+        extras.update(params=params, diagnostics=diag, spend_matrix=data.spend, dates=data.dates,
+                      points=response_points(params, data.spend, tuple(cfg.response.spend_multiples)))
+    table = attr.assemble(vocab, classic, roles, naive, funnel)
+    return table, extras
+
+
+def _sample(n: int, max_n: int, seed: int) -> np.ndarray:
+    if n <= max_n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_n, replace=False))
+
+
+def daily_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Per paid unit and day: spend, exposure (touches delivered) and per-day attributed credit.
+
+    The per-day credit spreads a unit's pooled effect over days in proportion to its
+    last-touch conversions that day: the noisy signal the ``daily`` curve method uses.
+    """
+    tp = touchpoints.assign(date=touchpoints["timestamp"].dt.normalize())
+    keys = ["date", "channel", "campaign_type"]
+    touches = tp.groupby(keys).size().rename("exposure")
+    last = tp[tp["converted"] == 1].groupby(keys).size().rename("last_touch")
+    daily = spend[keys + ["spend"]].merge(touches, on=keys, how="left").merge(last, on=keys, how="left")
+    daily[["exposure", "last_touch"]] = daily[["exposure", "last_touch"]].fillna(0.0)
+    pooled = table.set_index(["channel", "campaign_type"])["attributed_conversions"]
+    lt_total = daily.groupby(["channel", "campaign_type"])["last_touch"].transform("sum")
+    unit_pool = pd.Series(list(zip(daily["channel"], daily["campaign_type"], strict=True))).map(pooled).to_numpy()
+    days = daily.groupby(["channel", "campaign_type"])["date"].transform("size")
+    share = np.where(lt_total > 0, daily["last_touch"] / lt_total.where(lt_total > 0, 1), 1.0 / days)
+    daily["attributed"] = np.nan_to_num(unit_pool.astype(float)) * share
+    return daily
+
+
+def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: TrainedModel,
+                  table: pd.DataFrame, extras: dict[str, Any]) -> None:
+    """Write the contract's files (and the run's own) into the staging area."""
+    metrics = dict(trained.metrics)
+    if inputs.truth is not None:
+        from journeynet.evaluation import truth_report
+
+        metrics["truth"] = truth_report(inputs.truth, table, inputs.touchpoints)
+        stage.write_csv("touchpoints.csv", inputs.touchpoints)
+        stage.write_csv("spend.csv", inputs.spend)
+        stage.write_json("ground_truth.json", inputs.truth)
+    if extras:
+        metrics["funnel"] = extras["diagnostics"]
+        stage.write_json("funnel_params.json", extras["params"].to_dict())
+        stage.write_csv("response_points.csv", extras["points"])
+        daily = daily_units(inputs.touchpoints, inputs.spend, table)
+        stage.write_csv("daily_units.csv", daily)
+        fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
+        stage.write_csv("response_curves.csv", curves_frame(fits))
+    else:
+        log.warning("response curves need spend data (data.spend=PATH); response_curves.csv not written")
+    stage.write_csv("attribution.csv", table)
+    stage.write_json("metrics.json", metrics)
+    trained.vocab.save(stage.path_for("vocab.json"))
+    if cfg.data.get("test_touchpoints"):
+        test = trained.journeys.subset(trained.splits["test"])
+        stage.write_csv("predictions.csv", pd.DataFrame({"customer_id": test.customer_id,
+                                                         "journey": test.journey, "p": trained.test_p}))
+    if trained.best_ckpt:
+        shutil.copyfile(trained.best_ckpt, stage.path_for("model.ckpt"))
+    _figures(stage, trained, table)
+
+
+def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
+    paid = table[table["paid"].astype(bool)]
+    return {(c, k): float(v) for c, k, v in zip(paid["channel"], paid["campaign_type"],
+                                                 paid["attributed_conversions"].fillna(0.0), strict=True)}
+
+
+def _figures(stage: OutputStage, trained: TrainedModel, table: pd.DataFrame) -> None:
+    from journeynet.plots import plot_opener_closer
+
+    fig = plot_opener_closer(table)
+    if fig is not None:
+        fig.savefig(stage.path_for("opener_closer.png"), dpi=120, bbox_inches="tight")
+
+
+def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel, table: pd.DataFrame) -> None:
+    """Hparams with the final metrics, and the attribution figures."""
+    from journeynet.plots import plot_opener_closer
+
+    flat = {k: v for k, v in trained.metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)}
+    for lg in loggers:
+        if not hasattr(lg, "log_hyperparams"):
+            continue
+        hp = {"model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
+              "data_source": cfg.data.source}
+        lg.log_hyperparams(hp, metrics={f"final/{k}": v for k, v in flat.items()})
+        exp = getattr(lg, "experiment", None)
+        fig = plot_opener_closer(table)
+        if exp is not None and fig is not None and hasattr(exp, "add_figure"):
+            exp.add_figure("attribution/opener_closer", fig)
