@@ -396,7 +396,8 @@ def load_inputs(cfg: Any) -> Inputs:
     from omegaconf import DictConfig, OmegaConf
 
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    if c.get("source") == "synthetic":
+    # the contract's `train.py data.touchpoints=PATH` must read files even under the default preset
+    if c.get("source") == "synthetic" and not c.get("touchpoints"):
         from journeynet.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))

@@ -1,0 +1,104 @@
+"""End to end through the real entry points: contract outputs, errors, configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from conftest import ROOT, TINY, run_cli
+
+
+def test_train_writes_the_contract_outputs(tiny_run: Path) -> None:
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for key in ("test_auc", "test_logloss", "test_ap", "logistic_test_auc", "gbdt_test_logloss"):
+        assert 0.0 <= metrics[key] <= 10.0, key
+    attribution = pd.read_csv(tiny_run / "attribution.csv")
+    for col in ("channel", "campaign_type", "attributed_conversions", "removal_effect",
+                "removal_effect_naive", "opener_score", "closer_score", "last_touch", "markov"):
+        assert col in attribution.columns, col
+    assert not attribution.duplicated(["channel", "campaign_type"]).any()
+    paid = attribution[attribution["paid"]]
+    assert np.allclose(paid["opener_score"] + paid["closer_score"], 1.0)
+    assert (attribution.loc[~attribution["paid"], "removal_effect"] == 0).all()
+    curves = pd.read_csv(tiny_run / "response_curves.csv")
+    assert len(curves) == len(paid)
+    assert {"beta", "k", "a", "spend_min", "spend_max", "n_days"} <= set(curves.columns)
+    points = pd.read_csv(tiny_run / "response_points.csv")
+    assert list(points.columns[:5]) == ["channel", "campaign_type", "spend_multiple", "daily_spend",
+                                        "expected_conversions"]
+    assert (points.loc[points.spend_multiple == 0, "expected_conversions"].abs() < 1e-9).all()
+    assert list(tiny_run.glob("tensorboard/**/events.out.tfevents.*"))
+    assert (tiny_run / "model.ckpt").exists()
+    assert not list(tiny_run.glob("*.tmp-*"))
+
+
+def test_optimize_plan_meets_every_constraint(tiny_run: Path, tmp_path: Path) -> None:
+    proc = run_cli("optimize.py", f"run_dir={tiny_run}", "budget.total=150000", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    summary = json.loads((tmp_path / "plan.json").read_text())
+    assert round(plan["spend"].sum(), 2) == 150000.00
+    assert (plan["spend"] >= 0.005 * 150000 - 0.005).all()
+    assert (plan.groupby("channel")["spend"].sum() >= 0.10 * 150000 - 0.005).all()
+    assert {"spend", "expected_conversions", "current_spend"} <= set(plan.columns)
+    assert summary["expected_conversions"] == pytest.approx(plan["expected_conversions"].sum())
+    assert summary["improves_on_current"] == (summary["expected_conversions"] >
+                                              summary["current_scaled_expected_conversions"])
+
+
+def test_optimize_infeasible_budget_is_one_line_and_writes_nothing(tiny_run: Path, tmp_path: Path) -> None:
+    proc = run_cli("optimize.py", f"run_dir={tiny_run}", "budget.min_channel_share=0.5", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: infeasible: budget.min_channel_share=0.5")
+    assert not (tmp_path / "plan.csv").exists()
+
+
+def test_train_missing_file_is_one_line(tmp_path: Path) -> None:
+    proc = run_cli("train.py", "data.touchpoints=nope.csv", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "error: touchpoints file not found: nope.csv"
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_train_without_spend_skips_curves_and_optimize_refuses(tiny_run: Path, tmp_path: Path) -> None:
+    tp = pd.read_csv(tiny_run / "touchpoints.csv")
+    path = tmp_path / "tp.parquet"
+    tp.to_parquet(path)
+    run = tmp_path / "run"
+    proc = run_cli("train.py", *TINY, f"data.touchpoints={path}", f"hydra.run.dir={run}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run / "attribution.csv").exists() and not (run / "response_curves.csv").exists()
+    opt = run_cli("optimize.py", f"run_dir={run}", f"hydra.run.dir={tmp_path / 'opt'}")
+    assert opt.returncode == 2
+    assert "no response curves in this run" in opt.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("group", ["model", "module", "trainer", "logger", "callbacks"])
+def test_every_config_group_instantiates(group: str, tmp_path: Path) -> None:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}"])
+    with open_dict(cfg):
+        node = cfg[group]
+    if group == "model":
+        obj = instantiate(node, n_channels=5, n_campaigns=4)
+    elif group == "module":
+        obj = instantiate(node, net=instantiate(cfg.model, n_channels=5, n_campaigns=4))
+    elif group == "trainer":
+        obj = instantiate(node, logger=False, callbacks=[])
+    else:
+        obj = [instantiate(v) for v in node.values()]
+    assert obj is not None
+
+
+@pytest.mark.parametrize("preset", ["synthetic", "csv", "netelixir"])
+def test_data_presets_compose(preset: str) -> None:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"data={preset}"])
+    assert cfg.data.lookback_days == 30 and cfg.data.max_len == 50
