@@ -34,6 +34,13 @@ class FunnelData:
     paid: np.ndarray  # (E, 4) int: sequence, day, unit, moves (0 when the unit came after a conversion)
     unpaid: np.ndarray  # (F, 3) int: sequence, day, channel
     sample_fraction: float = 1.0  # share of the market's sequences held here
+    customer: np.ndarray | None = None  # (N,) customer id of each sequence
+    end_day: np.ndarray | None = None  # (N,) last day a non-converting sequence is observed
+    seq_order: np.ndarray | None = None  # raw sequence code -> position in first-day order
+
+    def __post_init__(self) -> None:
+        if self.end_day is None:
+            self.end_day = np.full(self.first_day.size, self.n_days - 1, dtype=np.int64)
 
     @property
     def n_sequences(self) -> int:
@@ -56,7 +63,7 @@ def spend_matrix(spend: pd.DataFrame) -> tuple[list[tuple[str, str]], pd.Datetim
 
 
 def build_funnel_data(touchpoints: pd.DataFrame, spend: pd.DataFrame, max_sequences: int | None = None,
-                      seed: int = 0) -> FunnelData:
+                      seed: int = 0, unpaid_channels: list[str] | None = None) -> FunnelData:
     """Turn canonical touchpoints and spend into daily event tables.
 
     Touches outside the spend window are dropped (logged). ``max_sequences`` keeps a
@@ -90,7 +97,12 @@ def build_funnel_data(touchpoints: pd.DataFrame, spend: pd.DataFrame, max_sequen
     base = np.maximum.accumulate(np.where(new_cust, prior_conv, 0))
     seq_raw = pd.factorize(pd.Series(customer).astype(str) + ":" + pd.Series(prior_conv - base).astype(str))[0]
     key = _touch_keys(tp.iloc[order], units)
-    return _tables(units, dates, matrix, seq_raw, day, converted, key, fraction)
+    data = _tables(units, dates, matrix, seq_raw, day, converted, key, fraction, unpaid_channels)
+    ids = tp["customer_id"].to_numpy()[order]
+    seq_customer = np.empty(data.n_sequences, dtype=object)
+    seq_customer[data.seq_order[seq_raw]] = ids
+    data.customer = seq_customer
+    return data
 
 
 def _touch_keys(tp: pd.DataFrame, units: list[tuple[str, str]]) -> pd.Series:
@@ -105,11 +117,13 @@ def _touch_keys(tp: pd.DataFrame, units: list[tuple[str, str]]) -> pd.Series:
 
 
 def _tables(units: list[tuple[str, str]], dates: pd.DatetimeIndex, matrix: np.ndarray, seq: np.ndarray,
-            day: np.ndarray, converted: np.ndarray, key: pd.Series, fraction: float) -> FunnelData:
+            day: np.ndarray, converted: np.ndarray, key: pd.Series, fraction: float,
+            known_unpaid: list[str] | None = None) -> FunnelData:
     key = key.to_numpy().astype(str)
     is_paid = np.char.startswith(key, "u:")
     unit = np.where(is_paid, np.char.lstrip(np.where(is_paid, key, "u:0"), "u:"), "0").astype(np.int64)
-    unpaid_channels = sorted(set(key[~is_paid]))
+    seen = sorted(set(key[~is_paid]))
+    unpaid_channels = list(known_unpaid or []) + [c for c in seen if c not in (known_unpaid or [])]
     c_index = {c: i for i, c in enumerate(unpaid_channels)}
     chan = np.array([c_index.get(k, -1) for k in key[~is_paid]], dtype=np.int64)
     chan_all = np.full(key.size, -1, dtype=np.int64)
@@ -134,4 +148,5 @@ def _tables(units: list[tuple[str, str]], dates: pd.DatetimeIndex, matrix: np.nd
     # on a conversion day, units after the converting unit in order touched an already-converted customer
     after = (pd_[:, 1] == conv_day[pd_[:, 0]]) & (conv_route[pd_[:, 0]] >= 0) & (pd_[:, 2] > conv_route[pd_[:, 0]])
     paid = np.column_stack([pd_, (~after).astype(np.int64)])
-    return FunnelData(units, unpaid_channels, dates, matrix, first_day, conv_day, conv_route, paid, up, fraction)
+    return FunnelData(units, unpaid_channels, dates, matrix, first_day, conv_day, conv_route, paid, up, fraction,
+                      seq_order=rank)

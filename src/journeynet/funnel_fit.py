@@ -54,7 +54,7 @@ class FunnelNet(nn.Module):
         t = data.n_days
         touches = np.bincount(data.paid[:, 2], minlength=u) / t
         pool0 = 2.0 * data.n_sequences
-        self.log_extra = nn.Parameter(torch.tensor(float(np.log(pool0 - data.n_sequences))))
+        self.log_extra = nn.Parameter(torch.tensor(float(np.log(pool0 - data.n_sequences)), dtype=torch.float64))
         seg = 0.3 * torch.randn(k, 1, generator=g, dtype=torch.float64)
         self.pi0_logit = nn.Parameter(torch.tensor([3.0, 0.0, -1.0], dtype=torch.float64).repeat(k, 1) + seg)
         self.log_k = nn.Parameter(torch.zeros(u, dtype=torch.float64))
@@ -88,7 +88,8 @@ class FunnelNet(nn.Module):
         c_split = np.searchsorted(d.conv_day[conv_order], np.arange(d.n_days + 1))
         self.by_day = [self._day_events(paid[p_split[t]:p_split[t + 1]], unpaid[u_split[t]:u_split[t + 1]],
                                         conv_order[c_split[t]:c_split[t + 1]]) for t in range(d.n_days)]
-        self.alive_until = torch.as_tensor(np.where(d.conv_day >= 0, d.conv_day, d.n_days - 1))
+        # a converter's last day counts through its conversion; others are seen through end_day
+        self.alive_until = torch.as_tensor(np.where(d.conv_day >= 0, d.conv_day, d.end_day + 1))
 
     def _day_events(self, pe: np.ndarray, ue: np.ndarray, conv: np.ndarray) -> dict[str, Tensor]:
         """Events of one day; paid touches ranked by their order within the sequence's day."""
@@ -172,6 +173,18 @@ class FunnelNet(nn.Module):
     # ----- likelihood -----------------------------------------------------------------
     def log_likelihood(self) -> Tensor:
         """Exact log-likelihood of all sequences plus the never-touched rest of the pool."""
+        per_seq, never, q = self._forward()
+        n = self.data.n_sequences
+        n_pool = n + q["pool_extra"]
+        pool = (n_pool - n) * never + torch.lgamma(n_pool + 1) - torch.lgamma(n_pool - n + 1)
+        return per_seq.sum() + pool
+
+    def sequence_log_likelihood(self) -> Tensor:
+        """Log-likelihood of each sequence ``(N,)``, its untouched days before the first touch included."""
+        return self._forward()[0]
+
+    def _forward(self) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Forward recursion over days; per-sequence log-likelihoods and log P(never touched)."""
         q = self.probabilities()
         p = q["p"].clamp(min=1e-12)  # zero-spend days have p = 0; keep log and its gradient finite
         log1m_p = torch.log1p(-p)  # (T, U, S)
@@ -180,20 +193,17 @@ class FunnelNet(nn.Module):
         logit_q = torch.log(q["unpaid"]) - log1m_q
         base = log1m_p.sum(1) + log1m_q.sum(0)  # (T, S) nobody touched
         pool_vec, pool_log = self._untouched_pool(q, base)
-        total = torch.zeros((), dtype=torch.float64)
+        n_all = self.data.n_sequences
+        first = torch.as_tensor(self.data.first_day, dtype=torch.long)
+        per_seq = pool_log[first]  # untouched until the first day
         alpha = torch.zeros((0, *q["pi0"].shape), dtype=torch.float64)  # (n, K, S)
         for day in range(self.data.n_days):
             n_new = int(self.starts[day + 1] - self.starts[day])
             if n_new:
                 alpha = torch.cat([alpha, pool_vec[day].expand(n_new, -1, -1)], 0)
-                total = total + n_new * pool_log[day]
             alpha, ll = self._day(alpha, day, q, base[day], logit_p[day], logit_q)
-            total = total + ll
-        n = self.data.n_sequences
-        n_pool = n + q["pool_extra"]
-        never = pool_log[-1]
-        total = total + (n_pool - n) * never + torch.lgamma(n_pool + 1) - torch.lgamma(n_pool - n + 1)
-        return total
+            per_seq = per_seq + torch.nn.functional.pad(ll, (0, n_all - ll.shape[0]))
+        return per_seq, pool_log[-1], q
 
     def _untouched_pool(self, q: dict[str, Tensor], base: Tensor) -> tuple[Tensor, Tensor]:
         """Normalized (K, S) state and log-probability of a pool customer untouched before each day."""
@@ -221,7 +231,7 @@ class FunnelNet(nn.Module):
         keep = 1 - q["hazard"]  # (K, S)
         quiet = (torch.exp(base)[None, :] * keep)[:, :, None] * q["drift"]  # (K, S, S)
         out = torch.einsum("nks,kst->nkt", alpha, quiet)  # (n, K, S)
-        conv_ll = torch.zeros((), dtype=torch.float64)
+        conv_ll = torch.zeros(alpha.shape[0], dtype=torch.float64)
         if ev["rows"].numel():
             a = alpha[ev["rows"]]  # (m, K, S)
             log_e = base.expand(a.shape[0], S)
@@ -232,15 +242,15 @@ class FunnelNet(nn.Module):
                     a = a.index_copy(0, rows, torch.bmm(a[rows], q["move"][units, :, :S]))
             if ev["cu_row"].numel():
                 m = torch.bmm(a[ev["cu_row"]], q["move"][ev["cu_unit"], :, S:]).sum((1, 2))
-                conv_ll = conv_ll + torch.log(m.clamp(min=1e-300)).sum()
+                conv_ll = conv_ll.index_add(0, ev["rows"][ev["cu_row"]], torch.log(m.clamp(min=1e-300)))
             if ev["ch_row"].numel():
                 m = (a[ev["ch_row"]] * q["hazard"]).sum((1, 2)) * q["session"][ev["ch_chan"]]
-                conv_ll = conv_ll + torch.log(m.clamp(min=1e-300)).sum()
+                conv_ll = conv_ll.index_add(0, ev["rows"][ev["ch_row"]], torch.log(m.clamp(min=1e-300)))
             a = torch.einsum("nks,kst->nkt", a * keep, q["drift"])
             out = out.index_copy(0, ev["rows"], a)
         norm = out.sum((1, 2)).clamp(min=1e-300)
         alive = (self.alive_until[: out.shape[0]] > day).to(out.dtype)
-        return out / norm[:, None, None], (torch.log(norm) * alive).sum() + conv_ll
+        return out / norm[:, None, None], torch.log(norm) * alive + conv_ll
 
     def log_prior(self, weight: float) -> Tensor:
         """Weak priors: reach half-saturation near the spend seen, exponent near 1, sticky drift."""

@@ -46,6 +46,8 @@ def run_training(cfg: DictConfig) -> float:
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     with OutputStage(out_dir) as stage:
         trained = train_model(cfg, vocab, journeys, splits, logger, callbacks)
+        if inputs.truth is not None and inputs.test_touchpoints is None:
+            trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
         table, extras = attribute(cfg, inputs, trained)
         write_outputs(stage, cfg, inputs, trained, table, extras)
         _log_tensorboard(logger, cfg, trained, table)
@@ -82,6 +84,22 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
                       points=response_points(params, data.spend, tuple(cfg.response.spend_multiples)))
     table = attr.assemble(vocab, classic, roles, naive, funnel)
     return table, extras
+
+
+def best_achievable(inputs: Any, trained: TrainedModel, lookback_days: float) -> dict[str, float]:
+    """Metrics of the generator's true journey probabilities on the same test journeys."""
+    from journeynet.baselines import binary_metrics
+    from journeynet.funnel import FunnelParams
+    from journeynet.oracle import journey_probabilities
+
+    params = FunnelParams.from_dict(inputs.truth["params"])
+    idx = trained.splits["test"]
+    p = journey_probabilities(params, inputs.touchpoints, inputs.spend, trained.journeys, idx, lookback_days)
+    best = binary_metrics(trained.journeys.label[idx].astype(int), p)
+    out = {f"best_achievable_{k}": v for k, v in best.items()}
+    out["auc_gap_to_best"] = best["auc"] - trained.metrics["test_auc"]
+    log.info("best achievable test AUC %.4f (model %.4f)", best["auc"], trained.metrics["test_auc"])
+    return out
 
 
 def _sample(n: int, max_n: int, seed: int) -> np.ndarray:
