@@ -46,7 +46,7 @@ def truth_report(truth: dict[str, Any], table: pd.DataFrame, touchpoints: pd.Dat
 
 
 def role_check(per_unit: pd.DataFrame) -> dict[str, Any]:
-    """Does every true opener get a higher opener score than every true closer?
+    """Check that every true opener gets a higher opener score than every true closer.
 
     Only units with a material true effect (over 1% of the paid total) count: a unit with
     no effect has no role to recover.

@@ -235,7 +235,8 @@ class FunnelNet(nn.Module):
         if ev["rows"].numel():
             a = alpha[ev["rows"]]  # (m, K, S)
             log_e = base.expand(a.shape[0], S)
-            log_e = log_e.index_add(0, ev["p_row"], logit_p[ev["p_unit"]]).index_add(0, ev["u_row"], logit_q[ev["u_chan"]])
+            log_e = log_e.index_add(0, ev["p_row"], logit_p[ev["p_unit"]])
+            log_e = log_e.index_add(0, ev["u_row"], logit_q[ev["u_chan"]])
             a = a * torch.exp(log_e)[:, None, :]
             for rows, units in ev["ranks"]:
                 if rows.numel():

@@ -49,8 +49,9 @@ def run_training(cfg: DictConfig) -> float:
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
         table, extras = attribute(cfg, inputs, trained)
-        write_outputs(stage, cfg, inputs, trained, table, extras)
-        _log_tensorboard(logger, cfg, trained, table)
+        figures = make_figures(trained, table)
+        write_outputs(stage, cfg, inputs, trained, table, extras, figures)
+        _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
     return float(metric)
 
@@ -130,7 +131,7 @@ def daily_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, table: pd.DataFr
 
 
 def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: TrainedModel,
-                  table: pd.DataFrame, extras: dict[str, Any]) -> None:
+                  table: pd.DataFrame, extras: dict[str, Any], figures: dict[str, Any]) -> None:
     """Write the contract's files (and the run's own) into the staging area."""
     metrics = dict(trained.metrics)
     if inputs.truth is not None:
@@ -159,7 +160,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
                                                          "journey": test.journey, "p": trained.test_p}))
     if trained.best_ckpt:
         shutil.copyfile(trained.best_ckpt, stage.path_for("model.ckpt"))
-    _figures(stage, trained, table)
+    for tag, fig in figures.items():
+        fig.savefig(stage.path_for(tag.split("/")[1] + ".png"), dpi=110, bbox_inches="tight")
 
 
 def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -168,18 +170,24 @@ def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
                                                  paid["attributed_conversions"].fillna(0.0), strict=True)}
 
 
-def _figures(stage: OutputStage, trained: TrainedModel, table: pd.DataFrame) -> None:
-    from journeynet.plots import plot_opener_closer
+def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
+    """The run's figures by TensorBoard tag (attention by position, PR curves, opener/closer)."""
+    from journeynet.plots import plot_attention_by_position, plot_opener_closer, plot_pr_curves
+    from journeynet.predict import attention_by_position
 
-    fig = plot_opener_closer(table)
-    if fig is not None:
-        fig.savefig(stage.path_for("opener_closer.png"), dpi=120, bbox_inches="tight")
+    test = trained.journeys.subset(trained.splits["test"])
+    y = test.label.astype(int)
+    figs = {
+        "model/attention_by_position": plot_attention_by_position(attention_by_position(test, trained.test_attention)),
+        "model/pr_curves": plot_pr_curves({"attention-LSTM": (y, trained.test_p),
+                                           **{k: (y, v) for k, v in trained.baseline_p.items()}}),
+        "attribution/opener_closer": plot_opener_closer(table),
+    }
+    return {k: v for k, v in figs.items() if v is not None}
 
 
-def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel, table: pd.DataFrame) -> None:
-    """Hparams with the final metrics, and the attribution figures."""
-    from journeynet.plots import plot_opener_closer
-
+def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel, figures: dict[str, Any]) -> None:
+    """Hparams with the final metrics, the baselines' metrics, and the figures."""
     flat = {k: v for k, v in trained.metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)}
     for lg in loggers:
         if not hasattr(lg, "log_hyperparams"):
@@ -188,6 +196,10 @@ def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel,
               "data_source": cfg.data.source}
         lg.log_hyperparams(hp, metrics={f"final/{k}": v for k, v in flat.items()})
         exp = getattr(lg, "experiment", None)
-        fig = plot_opener_closer(table)
-        if exp is not None and fig is not None and hasattr(exp, "add_figure"):
-            exp.add_figure("attribution/opener_closer", fig)
+        if exp is None or not hasattr(exp, "add_figure"):
+            continue
+        for name, m in trained.metrics.get("baselines", {}).items():
+            for key, value in m.items():
+                exp.add_scalar(f"baselines/{key}_{name}", value)
+        for tag, fig in figures.items():
+            exp.add_figure(tag, fig, close=False)

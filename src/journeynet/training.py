@@ -35,6 +35,7 @@ class TrainedModel:
     module: JourneyModule
     metrics: dict[str, Any]
     test_p: np.ndarray
+    test_attention: np.ndarray  # per touch of the test journeys
     best_ckpt: str
     baseline_p: dict[str, np.ndarray]
 
@@ -79,7 +80,7 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[
     best = JourneyModule.load(ckpt) if ckpt else module.eval()
     test = journeys.subset(splits["test"])
     y = test.label.astype(int)
-    p, _ = predict_proba(best.net, test)
+    p, attention = predict_proba(best.net, test)
     metrics = {f"test_{k}": v for k, v in binary_metrics(y, p).items()}
     metrics["val_auroc"] = float(trainer.callback_metrics.get("val/auroc", np.nan))
     baseline_p = fit_baselines(journeys, splits, seed=cfg.seed, n_channels=vocab.n_channels)
@@ -91,7 +92,7 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[
     metrics["verdict"] = verdict(metrics)
     log.info("test AUC %.4f (logistic %.4f, gbdt %.4f)", metrics["test_auc"], metrics["logistic_test_auc"],
              metrics["gbdt_test_auc"])
-    return TrainedModel(vocab, journeys, splits, best, metrics, p, ckpt, baseline_p)
+    return TrainedModel(vocab, journeys, splits, best, metrics, p, attention, ckpt, baseline_p)
 
 
 def verdict(metrics: dict[str, Any]) -> str:
