@@ -14,14 +14,18 @@ log = logging.getLogger("journeynet")
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn``; a :class:`JourneynetError` or a config ``ValueError`` prints one line and exits 2."""
+    """Run ``fn``; a :class:`JourneynetError` or a ``ValueError`` ends with one line on stderr and exit 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (JourneynetError, ValueError) as err:
-            log.debug("stopped on a user error", exc_info=True)
+        except JourneynetError as err:
+            sys.stderr.write(f"error: {err}\n")
+            sys.exit(2)
+        except ValueError as err:
+            # a bad setting, usually; keep the traceback in the run log in case it is a bug
+            log.error("stopped on a ValueError", exc_info=True)
             sys.stderr.write(f"error: {err}\n")
             sys.exit(2)
 

@@ -93,7 +93,8 @@ class FunnelParams:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FunnelParams:
         """Inverse of :meth:`to_dict`."""
-        kw = {k: (np.asarray(v, dtype=float) if isinstance(v, list) else v) for k, v in d.items()}
+        names = ("units", "unpaid_channels", "pool")
+        kw = {k: np.asarray(v, dtype=float) for k, v in d.items() if k not in names}
         kw["units"] = [tuple(u) for u in d.get("units", [])]
         kw["unpaid_channels"] = list(d.get("unpaid_channels", []))
         kw["pool"] = float(d["pool"])
