@@ -1,0 +1,56 @@
+"""Progress bars for the slow phases, quiet in CI and when output is not a terminal.
+
+Wrap a loop that can take more than a few seconds (journey building, removal
+attribution, bootstrap)::
+
+    from journeynet.progress import progress
+    for u in progress(unit_ids, desc="removal attribution"):
+        ...
+
+Bars are drawn on stderr only when :func:`progress_enabled` says so: never under
+``CI=true`` (or ``CI=1``), never when stdout is redirected to a file or a pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+__all__ = ["progress", "progress_enabled"]
+
+
+def progress_enabled() -> bool:
+    """Whether to draw progress bars: not under ``CI`` = ``true``/``1``, only when stdout is a TTY."""
+    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+        return False
+    try:
+        return bool(sys.stdout.isatty())
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        return False
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
+    """Iterate ``iterable`` under a tqdm bar labelled ``desc`` (disabled when not :func:`progress_enabled`).
+
+    Parameters
+    ----------
+    iterable : Iterable
+        What to loop over.
+    desc : str
+        Label of the bar, e.g. ``"removal attribution"``.
+    total : int, optional
+        Number of items, when ``len(iterable)`` is not available.
+
+    Returns
+    -------
+    Iterator
+        The items of ``iterable``, unchanged.
+    """
+    return iter(tqdm(iterable, desc=desc, total=total, disable=not progress_enabled(),
+                     leave=False, dynamic_ncols=True))
