@@ -108,7 +108,7 @@ def test_fast_dev_run_through_the_composed_config(tmp_path: Path) -> None:
     from journeynet.pipeline import run_training
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*TINY, "trainer.fast_dev_run=true", f"paths.output_dir={tmp_path}"])
+        cfg = compose("train", overrides=[*TINY, "+trainer.fast_dev_run=true", f"paths.output_dir={tmp_path}"])
     metric = run_training(cfg)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metric == pytest.approx(metrics["val_auroc"])  # what a sweeper optimizes
