@@ -20,6 +20,10 @@ Runs alternate (L P P L L P ...) and the figure is the median journeys/s over
 ``--repeats`` runs of each. ``torch.set_num_threads(1)``: on this 2-core box a single
 intra-op thread is faster for these small recurrent batches (the pipeline's
 ``torch_threads: 1`` too).
+
+GPU (untested here, no GPU was lent): ``--device cuda --bf16 --batch-size 8192`` runs
+Lightning with ``accelerator="gpu", precision="bf16-mixed"`` and the plain loop with the
+batch moved to the device and bf16 autocast.
 """
 
 from __future__ import annotations
@@ -104,10 +108,14 @@ class EpochLogModule(JourneyModule):
         self._log_epoch("val")
 
 
+DEVICE, BF16 = "cpu", False  # set from --device / --bf16 in main()
+
+
 def run_lightning(vocab: Vocab, dm: JourneyDataModule, epochs: int, module_cls: type = JourneyModule) -> float:
     module = module_cls(make_net(vocab), partial(torch.optim.AdamW, lr=LR, weight_decay=WD))
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
+        accelerator="gpu" if DEVICE == "cuda" else "cpu", devices=1, max_epochs=epochs,
+        precision="bf16-mixed" if BF16 else "32-true", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
         num_sanity_val_steps=0, gradient_clip_val=CLIP, deterministic=False,
     )
@@ -117,16 +125,19 @@ def run_lightning(vocab: Vocab, dm: JourneyDataModule, epochs: int, module_cls: 
 
 
 def run_plain(vocab: Vocab, dm: JourneyDataModule, epochs: int, metrics: bool) -> float:
-    net = make_net(vocab)
+    net = make_net(vocab).to(DEVICE)
     opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WD)
-    m = _stage_metrics("train") if metrics else None
+    m = _stage_metrics("train").to(DEVICE) if metrics else None
     t0 = time.perf_counter()
     loader = dm.train_dataloader()
     net.train()
     for epoch in range(epochs):
         loader.sampler.set_epoch(epoch)
         for batch in loader:
-            logits = net(batch["channel"], batch["campaign"], batch["feats"], batch["lengths"])["logits"]
+            batch = {k: v.to(DEVICE, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=BF16):
+                logits = net(batch["channel"], batch["campaign"], batch["feats"], batch["lengths"])["logits"]
+            logits = logits.float()
             y = batch["label"]
             loss = F.binary_cross_entropy_with_logits(logits, y)
             opt.zero_grad(set_to_none=True)
@@ -138,6 +149,8 @@ def run_plain(vocab: Vocab, dm: JourneyDataModule, epochs: int, metrics: bool) -
                     m.update(torch.sigmoid(logits), y.long())
     if m is not None:
         m.compute()
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
@@ -148,8 +161,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: Lightning accelerator=gpu; the plain loop moves each batch to the GPU")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast on both sides (precision=bf16-mixed)")
     ap.add_argument("--plain-metrics", action="store_true", help="also time the plain loop with torchmetrics")
     args = ap.parse_args()
+    global DEVICE, BF16
+    DEVICE, BF16 = args.device, args.bf16
     torch.set_num_threads(args.threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)

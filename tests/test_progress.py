@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from journeynet.progress import progress, progress_enabled
+from journeynet.progress import progress, progress_bar, progress_enabled
 
 
 class _Tty(io.StringIO):
@@ -28,5 +28,14 @@ def test_progress_passes_items_through_and_stays_quiet_in_ci(monkeypatch, capsys
     monkeypatch.setenv("CI", "true")
     assert list(progress(range(5), desc="x")) == [0, 1, 2, 3, 4]
     assert list(progress((i for i in range(3)), desc="gen", total=3)) == [0, 1, 2]
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_progress_bar_is_a_quiet_no_op_in_ci(monkeypatch, capsys):
+    monkeypatch.setenv("CI", "1")
+    with progress_bar(desc="fit", total=3) as bar:
+        for _ in range(3):
+            bar.update(1)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""

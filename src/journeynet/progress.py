@@ -7,6 +7,11 @@ attribution, bootstrap)::
     for u in progress(unit_ids, desc="removal attribution"):
         ...
 
+For work that is not a loop over items (an optimizer's closure), open a bar by hand::
+
+    with progress_bar(desc="funnel fit", total=max_iter) as bar:
+        ...  # bar.update(1) per evaluation
+
 Bars are drawn on stderr only when :func:`progress_enabled` says so: never under
 ``CI=true`` (or ``CI=1``), never when stdout is redirected to a file or a pipe.
 """
@@ -22,7 +27,7 @@ from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
-__all__ = ["progress", "progress_enabled"]
+__all__ = ["progress", "progress_bar", "progress_enabled"]
 
 
 def progress_enabled() -> bool:
@@ -54,3 +59,21 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iter
     """
     return iter(tqdm(iterable, desc=desc, total=total, disable=not progress_enabled(),
                      leave=False, dynamic_ncols=True))
+
+
+def progress_bar(desc: str, total: int | None = None) -> tqdm:
+    """A manual tqdm bar (``update``/``close``, or use it as a context manager), quiet like :func:`progress`.
+
+    Parameters
+    ----------
+    desc : str
+        Label of the bar.
+    total : int, optional
+        Expected number of updates.
+
+    Returns
+    -------
+    tqdm
+        Disabled (a no-op) when not :func:`progress_enabled`.
+    """
+    return tqdm(desc=desc, total=total, disable=not progress_enabled(), leave=False, dynamic_ncols=True)
