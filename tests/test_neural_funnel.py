@@ -111,7 +111,7 @@ def test_numpy_rates_match_the_torch_rates_and_conserve_the_pool(data):
 
 
 def test_fit_improves_the_likelihood_from_the_plain_start(data):
-    model = fit_neural_funnel(data, NeuralFunnelConfig(plain_iter=5, max_iter=5, hidden=4))
+    model = fit_neural_funnel(data, NeuralFunnelConfig(plain_iter=2, max_iter=3, hidden=4))
     assert model.diagnostics["loss_end"] <= model.diagnostics["loss_start"]
     effects = neural_removal_effects(model, data.spend)
     assert np.isfinite(effects["effect"]).all()
