@@ -24,7 +24,7 @@ from journeynet.funnel_data import build_funnel_data
 from journeynet.funnel_fit import FunnelFitConfig, fit_funnel
 from journeynet.interventions import response_points
 from journeynet.pipeline import daily_units
-from journeynet.response import HillCurve, fit_curves
+from journeynet.response import fit_curves
 from journeynet.simulate import SimConfig, simulate
 from journeynet.truth import plan_conversions
 
@@ -80,11 +80,14 @@ def main() -> None:
     ap.add_argument("--max-iter", type=int, default=100)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = [one_seed(s, args.pool, args.max_iter) for s in args.seeds]
+    rows = []
+    for s in args.seeds:
+        rows.append(one_seed(s, args.pool, args.max_iter))
+        print(json.dumps(rows[-1]), flush=True)
     df = pd.DataFrame(rows)
     for col in ("exposure", "rollouts", "daily", "current_scaled", "last_touch_roas"):
         df[f"{col}_pct"] = 100 * df[col] / df["optimum"]
-    print(df.round(2).to_markdown(index=False) if hasattr(df, "to_markdown") else df.round(2).to_string())
+    print(df.round(2).to_string(index=False))
     print(json.dumps({c: float(df[f"{c}_pct"].min()) for c in
                       ("exposure", "rollouts", "daily", "current_scaled", "last_touch_roas")}))
 

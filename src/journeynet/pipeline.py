@@ -149,8 +149,9 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
         stage.write_csv("response_curves.csv", curves_frame(fits))
-    else:
-        log.warning("response curves need spend data (data.spend=PATH); response_curves.csv not written")
+    elif inputs.spend is not None:
+        log.warning("response curves need the funnel's effects (attribution.engine=funnel); "
+                    "response_curves.csv not written")
     stage.write_csv("attribution.csv", table)
     stage.write_json("metrics.json", metrics)
     trained.vocab.save(stage.path_for("vocab.json"))
