@@ -114,3 +114,21 @@ def test_fast_dev_run_through_the_composed_config(tmp_path: Path) -> None:
     assert metric == pytest.approx(metrics["val_auroc"])  # what a sweeper optimizes
     assert 0.0 <= metrics["test_auc"] <= 1.0
     assert (tmp_path / "attribution.csv").exists()
+
+
+def test_scenario_reports_conversions_and_every_broken_constraint(tiny_run: Path, tmp_path: Path) -> None:
+    curves = pd.read_csv(tiny_run / "response_curves.csv")
+    scenario = curves[["channel", "campaign_type"]].assign(spend=0.0)
+    scenario.loc[0, "spend"] = 200000.0  # everything on one campaign: floors broken elsewhere
+    path = tmp_path / "scenario.csv"
+    scenario.to_csv(path, index=False)
+    out = tmp_path / "out"
+    proc = run_cli("optimize.py", f"run_dir={tiny_run}", f"scenario={path}", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "scenario.json").read_text())
+    table = pd.read_csv(out / "scenario.csv")
+    assert result["expected_conversions"] == pytest.approx(table["expected_conversions"].sum())
+    broken = " ".join(result["violations"])
+    assert "below its floor" in broken
+    assert len(result["violations"]) >= len(curves) - 1
+    assert not (out / "plan.csv").exists()

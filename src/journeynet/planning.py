@@ -90,7 +90,8 @@ def bootstrap_interval(cfg: DictConfig, run: dict[str, Any], allocation: dict[Un
     pooled = {(c, k): float(v) for c, k, v, p in run["attribution"][["channel", "campaign_type",
                                                                      "attributed_conversions", "paid"]].itertuples(
         index=False) if bool(p) and np.isfinite(v)}
-    reps = bootstrap_curves(run["daily"], pooled, run["points"], r.method, int(r.bootstrap), int(r.seed))
+    method = str(run["curves"]["method"].iloc[0])  # refit the way the run fitted its curves
+    reps = bootstrap_curves(run["daily"], pooled, run["points"], method, int(r.bootstrap), int(r.seed))
     plan_c, uplift = [], []
     for fits in reps:
         p = sum(horizon * float(fits[u].curve(allocation[u] / horizon)) for u in allocation if u in fits)
