@@ -108,9 +108,10 @@ def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndar
     A journey left with no touch counts as not happening (probability 0).
     """
     from journeynet.predict import predict_proba
+    from journeynet.progress import progress
 
     out = {}
-    for u in unit_ids:
+    for u in progress(unit_ids, desc="naive deletion"):
         touched = np.flatnonzero(np.bincount(np.repeat(np.arange(len(journeys)), np.diff(journeys.offsets)),
                                              weights=journeys.unit == u, minlength=len(journeys)) > 0)
         if touched.size == 0:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from journeynet.funnel import N_STAGES, FunnelParams, upper_mask
 from journeynet.funnel_data import FunnelData
+from journeynet.progress import progress_bar
 
 log = logging.getLogger(__name__)
 S = N_STAGES
@@ -269,14 +270,17 @@ def fit_funnel(data: FunnelData, cfg: FunnelFitConfig | None = None) -> tuple[Fu
     n_obs = max(data.n_sequences, 1)
     history: list[float] = []
 
-    def closure() -> Tensor:
-        opt.zero_grad()
-        loss = -(net.log_likelihood() + net.log_prior(cfg.prior_weight)) / n_obs
-        loss.backward()
-        history.append(float(loss.detach()))
-        return loss
+    with progress_bar(desc="funnel fit (likelihood evaluations)", total=int(cfg.max_iter * 1.25)) as bar:
 
-    opt.step(closure)
+        def closure() -> Tensor:
+            opt.zero_grad()
+            loss = -(net.log_likelihood() + net.log_prior(cfg.prior_weight)) / n_obs
+            loss.backward()
+            history.append(float(loss.detach()))
+            bar.update(1)
+            return loss
+
+        opt.step(closure)
     log.info("funnel fit: %d evaluations, loss %.5f -> %.5f", len(history), history[0], history[-1])
     return net.to_params(), {"loglik_per_sequence": -history[-1], "evaluations": float(len(history)),
                              "sequences": float(data.n_sequences), "sample_fraction": data.sample_fraction}

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from journeynet.funnel import FunnelParams, expected_conversions
+from journeynet.progress import progress
 
 SPEND_MULTIPLES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
@@ -23,7 +24,7 @@ def removal_effects(params: FunnelParams, spend: np.ndarray) -> pd.DataFrame:
     """
     factual = expected_conversions(params, spend).sum()
     rows = []
-    for u, (channel, campaign) in enumerate(params.units):
+    for u, (channel, campaign) in progress(list(enumerate(params.units)), desc="removal attribution"):
         off = spend.copy()
         off[:, u] = 0.0
         total = factual - expected_conversions(params, off).sum()

@@ -35,6 +35,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from journeynet.errors import InputError
+from journeynet.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -414,7 +415,7 @@ def bootstrap_curves(
     attr = daily.groupby(["channel", "campaign_type"])["attributed"].sum() \
         if "attributed" in daily.columns else None
     out = []
-    for b in range(n):
+    for b in progress(range(n), desc="bootstrap refits"):
         pick = rng.choice(dates, size=len(dates), replace=True)
         # renumber dates so duplicated days stay distinct rows
         sample = pd.concat([by_date[d].assign(date=i) for i, d in enumerate(pick)],

@@ -21,6 +21,7 @@ from journeynet.datamodule import JourneyDataModule
 from journeynet.journeys import Journeys, Vocab, build_journeys, split_journeys
 from journeynet.module import JourneyModule
 from journeynet.predict import predict_proba
+from journeynet.progress import progress_enabled
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[
                            num_workers=cfg.data.num_workers, seed=cfg.seed)
     net = instantiate(cfg.model, n_channels=vocab.n_channels, n_campaigns=vocab.n_campaigns)
     module: JourneyModule = instantiate(cfg.module, net=net)
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+    bar = bool(cfg.trainer.get("enable_progress_bar", True)) and progress_enabled()
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_progress_bar=bar)
     log.info("training on %d journeys (%d val, %d test)", len(splits["train"]), len(splits["val"]),
              len(splits["test"]))
     trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
