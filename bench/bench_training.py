@@ -17,9 +17,9 @@ The plain side is the minimal loop (``--plain-metrics`` adds the same torchmetri
 to separate Lightning's own overhead from the module's metric bookkeeping).
 
 Runs alternate (L P P L L P ...) and the figure is the median journeys/s over
-``--repeats`` runs of each. ``torch.set_num_threads(1)``: on this 2-core box a single
-intra-op thread is faster for these small recurrent batches (the pipeline's
-``torch_threads: 1`` too).
+``--repeats`` runs of each. ``torch.set_num_threads(1)`` (``--threads``), as the pipeline's
+``torch_threads: 1``: on the shared 2-core box two threads were 7 % faster with a free
+core and collapsed when another process held it (bench/RESULTS.md).
 
 GPU (untested here, no GPU was lent): ``--device cuda --bf16 --batch-size 8192`` runs
 Lightning with ``accelerator="gpu", precision="bf16-mixed"`` and the plain loop with the
