@@ -9,10 +9,8 @@ optimizer (AdamW lr 3e-3, weight decay 0.01), same gradient clipping (norm 1.0, 
 trainer preset), same loss (BCE with logits).
 
 The Lightning side is the pipeline's own ``JourneyModule`` (which also updates the
-train AUROC/AP/ECE torchmetrics and logs every step) under ``pl.Trainer`` with no
-logger, no checkpointing, no progress bar, no model summary and no validation;
-``lightning-epochlog`` is the same with ``EpochLogModule`` (below), the fix proposed
-for ``JourneyModule``: log once per epoch instead of five ``self.log`` calls per step.
+train AUROC/AP/ECE torchmetrics and logs them once per epoch) under ``pl.Trainer`` with
+no logger, no checkpointing, no progress bar, no model summary and no validation.
 The plain side is the minimal loop (``--plain-metrics`` adds the same torchmetrics updates,
 to separate Lightning's own overhead from the module's metric bookkeeping).
 
@@ -40,8 +38,6 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torchmetrics import MeanMetric
 
 from journeynet.datamodule import JourneyDataModule
 from journeynet.journeys import Vocab, build_journeys, split_journeys
@@ -63,49 +59,6 @@ def make_data(pool: int, batch_size: int) -> tuple[Vocab, JourneyDataModule]:
 def make_net(vocab: Vocab) -> AttentionLSTM:
     torch.manual_seed(0)
     return AttentionLSTM(vocab.n_channels, vocab.n_campaigns)
-
-
-class EpochLogModule(JourneyModule):
-    """``JourneyModule`` with the proposed fix: no ``self.log`` per step, one ``log_dict`` per epoch.
-
-    Each ``self.log`` call costs Lightning 2.6 about 2 ms on this box (``_ResultMetric.to``
-    walks the result's ``__dict__`` with ``apply_to_collection``), and ``model_step`` makes
-    five per batch. Here the step only updates torchmetrics (the weighted loss in a
-    ``MeanMetric``), and the epoch-end hooks log the computed values, which torchmetrics
-    has already synced across DDP ranks.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.loss_mean = nn.ModuleDict({f"{s}_m": MeanMetric() for s in ("train", "val", "test")})
-
-    def model_step(self, batch, stage):
-        logits = self(batch)["logits"].float()
-        y = batch["label"].float()
-        pw = self.pos_weight if self.pos_weight.numel() else None
-        loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw)
-        with torch.no_grad():
-            p = torch.sigmoid(logits)
-            self.logloss[f"{stage}_m"].update(F.binary_cross_entropy_with_logits(logits, y, reduction="none"))
-            self.metrics[f"{stage}_m"].update(p, y.long())
-            self.loss_mean[f"{stage}_m"].update(loss.detach(), weight=len(y))
-        return loss, p
-
-    def _log_epoch(self, stage: str) -> None:
-        m = f"{stage}_m"
-        if self.loss_mean[m].update_count == 0:
-            return
-        out = {f"{stage}/loss": self.loss_mean[m].compute(), f"{stage}/logloss": self.logloss[m].compute(),
-               **self.metrics[m].compute()}
-        self.log_dict(out, prog_bar=stage == "val")
-        for metric in (self.loss_mean[m], self.logloss[m], self.metrics[m]):
-            metric.reset()
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
 
 
 DEVICE, BF16 = "cpu", False  # set from --device / --bf16 in main()
@@ -179,10 +132,9 @@ def main() -> None:
     print(f"cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, load {os.getloadavg()}")
     print(f"pool {args.pool}: {len(dm.journeys)} journeys, {n // args.epochs} train journeys, "
           f"batch {args.batch_size}, {args.epochs} epoch(s) per run")
-    kinds = ["lightning", "plain", "lightning-epochlog"] + (["plain+metrics"] if args.plain_metrics else [])
+    kinds = ["lightning", "plain"] + (["plain+metrics"] if args.plain_metrics else [])
     runners = {
         "lightning": lambda: run_lightning(vocab, dm, args.epochs),
-        "lightning-epochlog": lambda: run_lightning(vocab, dm, args.epochs, EpochLogModule),
         "plain": lambda: run_plain(vocab, dm, args.epochs, metrics=False),
         "plain+metrics": lambda: run_plain(vocab, dm, args.epochs, metrics=True),
     }
@@ -202,9 +154,6 @@ def main() -> None:
         print(f"median {k:20s} {v:9.0f} journeys/s")
     print(f"ratio lightning/plain (of medians) {ratio:.3f}; per repeat {np.round(paired, 3).tolist()}; "
           f"target >= 0.8: {'met' if ratio >= 0.8 else 'missed'}")
-    r2 = med["lightning-epochlog"] / med["plain"]
-    print(f"ratio lightning-epochlog/plain {r2:.3f} (JourneyModule logging once per epoch, the proposed fix); "
-          f"target >= 0.8: {'met' if r2 >= 0.8 else 'missed'}")
     if "plain+metrics" in med:
         print(f"ratio lightning/plain+metrics {med['lightning'] / med['plain+metrics']:.3f}")
     print(f"load after {os.getloadavg()}")
