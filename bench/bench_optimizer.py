@@ -22,11 +22,14 @@ from journeynet.budget import BudgetProblem, allocate_budget
 from journeynet.response import HillCurve
 
 
+A_MAX = 1.0  # curve exponents drawn from [0.5, A_MAX]; above 1 the curves are S-shaped
+
+
 def make_problem(n: int, seed: int = 0) -> BudgetProblem:
     rng = np.random.default_rng(seed)
     n_ch = max(2, n // 20)
     curves = {(f"ch{i % n_ch}", f"c{i}"): HillCurve(rng.uniform(1, 100), rng.uniform(100, 5000),
-                                                    rng.uniform(0.5, 1.0)) for i in range(n)}
+                                                    rng.uniform(0.5, A_MAX)) for i in range(n)}
     return BudgetProblem(curves, total=20_000.0 * n, min_channel_share=0.5 / n_ch,
                          min_campaign_share=0.1 / n)
 
@@ -74,7 +77,10 @@ def main() -> None:
     ap.add_argument("--slsqp-max", type=int, default=1000)
     ap.add_argument("--slsqp-repeats", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    ap.add_argument("--a-max", type=float, default=1.0, help="largest curve exponent (>1: S-shaped curves)")
     args = ap.parse_args()
+    global A_MAX
+    A_MAX = args.a_max
     print("| campaigns | channels | allocate_budget (s) | iterations | SLSQP (s) "
           "| objective ours / SLSQP |")
     print("|---:|---:|---:|---:|---:|---:|")
