@@ -36,6 +36,8 @@ def test_train_writes_the_contract_outputs(tiny_run: Path) -> None:
     assert (points.loc[points.spend_multiple == 0, "expected_conversions"].abs() < 1e-9).all()
     assert list(tiny_run.glob("tensorboard/**/events.out.tfevents.*"))
     assert (tiny_run / "model.ckpt").exists()
+    channels = pd.read_csv(tiny_run / "attribution_channels.csv")
+    assert set(channels["channel"]) == set(paid["channel"])
     assert not list(tiny_run.glob("*.tmp-*"))
 
 
@@ -51,6 +53,8 @@ def test_optimize_plan_meets_every_constraint(tiny_run: Path, tmp_path: Path) ->
     assert summary["expected_conversions"] == pytest.approx(plan["expected_conversions"].sum())
     assert summary["improves_on_current"] == (summary["expected_conversions"] >
                                               summary["current_scaled_expected_conversions"])
+    assert list(tmp_path.glob("tensorboard/events.out.tfevents.*"))
+    assert (tmp_path / "response_curves.png").exists() and (tmp_path / "plan_vs_current.png").exists()
 
 
 def test_optimize_infeasible_budget_is_one_line_and_writes_nothing(tiny_run: Path, tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def delete_unit(journeys: Any, unit_id: int) -> tuple[Any, np.ndarray]:
 
 
 def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndarray,
-                   batch_size: int = 4096) -> dict[int, float]:
+                   batch_size: int = 4096, device: str = "cpu") -> dict[int, float]:
     """Sum over journeys of the drop in predicted conversion when a unit's touches are deleted.
 
     A journey left with no touch counts as not happening (probability 0).
@@ -121,7 +121,7 @@ def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndar
         reduced, kept = delete_unit(sub, u)
         p_new = np.zeros(touched.size)
         if len(reduced):
-            p_new[kept] = predict_proba(net, reduced, batch_size=batch_size)[0]
+            p_new[kept] = predict_proba(net, reduced, batch_size=batch_size, device=device)[0]
         out[u] = float((base_p[touched] - p_new).sum())
     return out
 

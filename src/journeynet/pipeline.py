@@ -25,7 +25,7 @@ from journeynet.classic import classic_credit
 from journeynet.funnel_data import build_funnel_data
 from journeynet.funnel_fit import FunnelFitConfig, fit_funnel
 from journeynet.inputs import load_inputs
-from journeynet.interventions import response_points
+from journeynet.interventions import channel_effects, response_points
 from journeynet.outputs import OutputStage
 from journeynet.response import curves_frame, fit_curves
 from journeynet.training import TrainedModel, make_journeys, train_model
@@ -66,10 +66,11 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
     sub = journeys.subset(sample)
     from journeynet.predict import predict_proba
 
-    p_sub, att = predict_proba(trained.module.net, sub)
+    device = "cuda" if str(cfg.trainer.get("accelerator")) in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+    p_sub, att = predict_proba(trained.module.net, sub, device=device)
     roles = attr.attention_roles(sub, att, n_units)
     paid_ids = vocab.unit_frame().query("paid")["unit_id"].tolist()
-    naive = attr.naive_deletion(trained.module.net, sub, paid_ids, p_sub)
+    naive = attr.naive_deletion(trained.module.net, sub, paid_ids, p_sub, device=device)
     naive = {u: v * len(journeys) / max(len(sample), 1) for u, v in naive.items()}
     extras: dict[str, Any] = {}
     funnel = None
@@ -81,6 +82,8 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
         params, diag = fit_funnel(data, fit_cfg)
         observed = float(inputs.touchpoints["converted"].sum())
         funnel = attr.funnel_table(params, data.spend, observed)
+        channels = channel_effects(params, data.spend)
+        extras["channels"] = pd.DataFrame({"channel": list(channels), "removal_effect": list(channels.values())})
         extras.update(params=params, diagnostics=diag, spend_matrix=data.spend, dates=data.dates,
                       points=response_points(params, data.spend, tuple(cfg.response.spend_multiples)))
     table = attr.assemble(vocab, classic, roles, naive, funnel)
@@ -145,6 +148,7 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         metrics["funnel"] = extras["diagnostics"]
         stage.write_json("funnel_params.json", extras["params"].to_dict())
         stage.write_csv("response_points.csv", extras["points"])
+        stage.write_csv("attribution_channels.csv", extras["channels"])
         daily = daily_units(inputs.touchpoints, inputs.spend, table)
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)

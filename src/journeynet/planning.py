@@ -172,5 +172,12 @@ def _plan_figures(stage: OutputStage, problem: BudgetProblem, table: pd.DataFram
     fig = plot_response_curves(problem.curves, (keyed["current_scaled_spend"] / h).to_dict(),
                                (keyed["spend"] / h).to_dict(), spend_max)
     fig.savefig(stage.path_for("response_curves.png"), dpi=110, bbox_inches="tight")
-    fig = plot_plan_vs_current(table.assign(current_spend=table["current_scaled_spend"]))
-    fig.savefig(stage.path_for("plan_vs_current.png"), dpi=110, bbox_inches="tight")
+    fig2 = plot_plan_vs_current(table.assign(current_spend=table["current_scaled_spend"]))
+    fig2.savefig(stage.path_for("plan_vs_current.png"), dpi=110, bbox_inches="tight")
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(log_dir=str(Path(stage.run_dir) / "tensorboard")) as tb:
+        tb.add_figure("plan/response_curves", fig, close=False)
+        tb.add_figure("plan/plan_vs_current", fig2, close=False)
+        tb.add_scalar("plan/expected_conversions", float(table["expected_conversions"].sum()))
+        tb.add_scalar("plan/current_scaled_conversions", float(table["current_scaled_conversions"].sum()))
