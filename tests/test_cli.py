@@ -136,3 +136,21 @@ def test_scenario_reports_conversions_and_every_broken_constraint(tiny_run: Path
     assert "below its floor" in broken
     assert len(result["violations"]) >= len(curves) - 1
     assert not (out / "plan.csv").exists()
+
+
+@pytest.mark.slow
+def test_default_world_recovers_the_truth(tmp_path: Path) -> None:
+    """The issues' acceptance figures on the default generated world (about 2 minutes)."""
+    proc = run_cli("train.py", f"hydra.run.dir={tmp_path}", "trainer.enable_progress_bar=false", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    tv = metrics["truth"]["tv_distance"]
+    assert tv["removal_effect"] <= 0.05
+    assert all(tv["removal_effect"] < v for k, v in tv.items() if k != "removal_effect")
+    assert metrics["truth"]["roles"]["openers_above_closers"]
+    assert metrics["auc_gap_to_best"] <= 0.01
+    assert metrics["test_auc"] > max(metrics["gbdt_test_auc"], metrics["logistic_test_auc"])
+    units = pd.DataFrame(metrics["truth"]["units"]).set_index("unit")
+    brand = units.loc["google_ads/brand_search"]
+    assert brand["removal_effect_naive_share"] > 3 * brand["true_share"]  # deletion reads evidence
+    assert abs(brand["removal_effect_share"] - brand["true_share"]) < 0.02  # intervention reads effect
