@@ -154,3 +154,26 @@ def test_default_world_recovers_the_truth(tmp_path: Path) -> None:
     brand = units.loc["google_ads/brand_search"]
     assert brand["removal_effect_naive_share"] > 3 * brand["true_share"]  # deletion reads evidence
     assert abs(brand["removal_effect_share"] - brand["true_share"]) < 0.02  # intervention reads effect
+
+
+def test_hackathon_layout_with_the_real_exports(tiny_run: Path, tmp_path: Path) -> None:
+    """A landing export in the hackathon's layout joins the real NetElixir spend via data=netelixir."""
+    tp = pd.read_csv(tiny_run / "touchpoints.csv", keep_default_na=False)
+    platform = {"google_ads": "Google Ads", "meta_ads": "Meta", "microsoft_ads": "Microsoft Ads"}
+    landings = pd.DataFrame({
+        "User Id": tp["customer_id"], "Website Landing Time": tp["timestamp"],
+        "Is Converted": tp["converted"].map({1: "True", 0: "False"}), "Source": "web",
+        "Channel": tp["channel"].map(platform).fillna(tp["channel"].str.replace("_", " ").str.title()),
+        "Campaign Type": tp["campaign_type"].where(tp["channel"] != "meta_ads", "").str.replace("_", " "),
+    })
+    path = tmp_path / "website-landings.csv"
+    landings.to_csv(path, index=False)
+    run = tmp_path / "run"
+    model_only = [o for o in TINY if not o.startswith("data.synthetic.")]
+    proc = run_cli("train.py", *model_only, "data=netelixir", f"data.touchpoints={path}", f"hydra.run.dir={run}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(run / "attribution.csv", keep_default_na=False)
+    paid = table[table["paid"].astype(str) == "True"]
+    assert len(paid) == 9  # the exports' nine campaign types
+    assert ("meta_ads", "social") in set(zip(paid["channel"], paid["campaign_type"], strict=True))
+    assert len(pd.read_csv(run / "response_curves.csv")) == 9

@@ -261,3 +261,15 @@ def test_synthetic_source_returns_simulated_frames_and_truth():
         inputs.touchpoints.columns)
     assert inputs.touchpoints["converted"].sum() > 0
     assert inputs.spend is not None and isinstance(inputs.truth, dict)
+
+
+def test_blank_campaign_type_joins_a_single_campaign_channel() -> None:
+    from journeynet.inputs import join_single_campaign
+
+    tp = pd.DataFrame({"customer_id": ["a", "a", "b"], "channel": ["meta_ads", "direct", "google_ads"],
+                       "campaign_type": ["", "", ""]})
+    spend = pd.DataFrame({"channel": ["meta_ads", "google_ads", "google_ads"],
+                          "campaign_type": ["social", "search", "shopping"]})
+    out = join_single_campaign(tp, spend)
+    # meta has one campaign type: it joins; direct is unpaid; google is ambiguous and stays blank
+    assert out["campaign_type"].tolist() == ["social", "", ""]

@@ -367,6 +367,24 @@ def load_spend(
     return spend[SPEND_COLUMNS]
 
 
+def join_single_campaign(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> pd.DataFrame:
+    """Give a paid channel's blank campaign type its only campaign type in the spend.
+
+    Exports like Meta's carry no campaign type, so journeys name the channel alone;
+    when the spend has exactly one campaign type for that channel, that is the join.
+    """
+    kinds = spend.groupby("channel")["campaign_type"].unique()
+    single = {c: v[0] for c, v in kinds.items() if len(v) == 1 and v[0] != ""}
+    blank = (touchpoints["campaign_type"] == "") & touchpoints["channel"].isin(list(single))
+    if not blank.any():
+        return touchpoints
+    log.info("%d touches of %s take the channel's only campaign type in the spend", int(blank.sum()),
+             ", ".join(sorted(touchpoints.loc[blank, "channel"].unique())))
+    out = touchpoints.copy()
+    out.loc[blank, "campaign_type"] = out.loc[blank, "channel"].map(single)
+    return out
+
+
 def check_paid_channels(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> list[str]:
     """Warn about the spend's paid units absent from the journeys; return them sorted.
 
@@ -413,5 +431,7 @@ def load_inputs(cfg: Any) -> Inputs:
             c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
             c.get("channel_map"), c.get("campaign_map"),
         )
+        touchpoints = join_single_campaign(touchpoints, spend)
+        test = join_single_campaign(test, spend) if test is not None else None
         check_paid_channels(touchpoints, spend)
     return Inputs(touchpoints, spend, test, None)
