@@ -446,3 +446,14 @@ def test_build_funnel_data_sampling_is_deterministic_for_a_seed(generated):
     n_customers = sim.touchpoints["customer_id"].nunique()
     assert a.sample_fraction == pytest.approx(500 / n_customers)
     assert a.n_sequences == 500  # generated customers buy at most once: one sequence each
+
+
+def test_fit_is_deterministic_for_a_seed(generated):
+    _, data = generated
+    cfg = FunnelFitConfig(max_iter=4, seed=3)
+    a, _ = fit_funnel(data, cfg)
+    b, _ = fit_funnel(data, cfg)
+    np.testing.assert_array_equal(a.move, b.move)
+    np.testing.assert_array_equal(a.rho, b.rho)
+    assert a.pool == b.pool
+    pd.testing.assert_frame_equal(removal_effects(a, data.spend), removal_effects(b, data.spend))
