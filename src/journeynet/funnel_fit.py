@@ -140,7 +140,11 @@ class FunnelNet(nn.Module):
     def to_params(self) -> FunnelParams:
         """The fitted model as :class:`FunnelParams`, its pool scaled back to the whole market."""
         with torch.no_grad():
-            q = {k: v.detach().cpu().numpy() for k, v in self.probabilities().items()}
+            return self.params_from(self.probabilities())
+
+    def params_from(self, probabilities: dict[str, Tensor]) -> FunnelParams:
+        """:class:`FunnelParams` from a :meth:`probabilities` dict, the pool scaled to the market."""
+        q = {k: v.detach().cpu().numpy() for k, v in probabilities.items()}
         pool = (self.data.n_sequences + float(q["pool_extra"])) / self.data.sample_fraction
         return FunnelParams(pool=pool, pi0=q["pi0"], reach_k=q["reach_k"], reach_a=q["reach_a"], rho=q["rho"],
                             move=q["move"], drift=q["drift"], hazard=q["hazard"], unpaid=q["unpaid"],

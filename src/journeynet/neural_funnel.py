@@ -175,12 +175,7 @@ class NeuralFunnelNet(FunnelNet):
     def to_params(self) -> FunnelParams:
         """The plain part (zero network output) as :class:`FunnelParams`; see :class:`NeuralFunnel`."""
         with torch.no_grad():
-            q = {k: v.detach().cpu().numpy() for k, v in self.plain_probabilities().items()}
-        pool = (self.data.n_sequences + float(q["pool_extra"])) / self.data.sample_fraction
-        return FunnelParams(pool=pool, pi0=q["pi0"], reach_k=q["reach_k"], reach_a=q["reach_a"], rho=q["rho"],
-                            move=q["move"], drift=q["drift"], hazard=q["hazard"], unpaid=q["unpaid"],
-                            session=q["session"], units=list(self.data.units),
-                            unpaid_channels=list(self.data.unpaid_channels))
+            return self.params_from(self.plain_probabilities())
 
 
 @dataclass
