@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,6 +25,15 @@ def run_cli(script: str, *overrides: str, timeout: int = 300) -> subprocess.Comp
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CI": "true"}
     return subprocess.run([sys.executable, str(ROOT / script), *overrides], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> object:
+    # Tiny tensors: one intra-op thread is much faster than two spinning on a busy 2-core box.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

@@ -60,15 +60,6 @@ def small_net(**kw: object) -> AttentionLSTM:
     return AttentionLSTM(N_CHANNELS, N_CAMPAIGNS, hidden_size=16, attention_dim=8, **kw)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    # Tiny tensors: one intra-op thread is much faster than two spinning on a busy 2-core box.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def journeys() -> Journeys:
     return make_journeys()

@@ -22,15 +22,6 @@ from test_model import N_CAMPAIGNS, N_CHANNELS, make_journeys
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    # Tiny tensors: one intra-op thread is much faster than two spinning on a busy 2-core box.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data() -> tuple[object, dict[str, np.ndarray]]:
     j = make_journeys(n=300, seed=1)
