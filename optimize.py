@@ -1,6 +1,6 @@
 """Plan a budget: python optimize.py run_dir=DIR [budget.total=200000] [overrides].
 
-Logic lives in journeynet.planning.
+Logic lives in journeynet.planning.run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from journeynet.cli import guarded
 @guarded
 def main(cfg: DictConfig) -> float:
     """Allocate the budget; returns the plan's expected conversions."""
-    from journeynet.planning import run_optimize
+    from journeynet.planning.run import run_optimize
 
     return run_optimize(cfg)
 

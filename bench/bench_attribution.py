@@ -34,14 +34,14 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from journeynet.attribution import naive_deletion, shares, total_variation
-from journeynet.funnel_data import build_funnel_data
-from journeynet.funnel_fit import FunnelFitConfig, fit_funnel
-from journeynet.interventions import removal_effects, response_points
-from journeynet.journeys import Vocab, build_journeys
-from journeynet.model import AttentionLSTM
-from journeynet.predict import predict_proba
-from journeynet.simulate import SimConfig, simulate
+from journeynet.attribution.tables import naive_deletion, shares, total_variation
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelFitConfig, fit_funnel
+from journeynet.causal.interventions import removal_effects, response_points
+from journeynet.causal.sample import SimConfig, simulate
+from journeynet.data.journeys import Vocab, build_journeys
+from journeynet.model.net import AttentionLSTM
+from journeynet.model.predict import predict_proba
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from journeynet.funnel_data import build_funnel_data
-from journeynet.journeys import Vocab, build_journeys
-from journeynet.simulate import SimConfig, simulate
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.sample import SimConfig, simulate
+from journeynet.data.journeys import Vocab, build_journeys
 
 
 def timed(fn, repeats: int) -> tuple[float, list[float], object]:

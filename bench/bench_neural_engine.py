@@ -8,7 +8,7 @@ customer of a pool of ``--pool`` goes into the fit (no sampling):
 
 * plain: ``fit_funnel(build_funnel_data(...), FunnelFitConfig(max_iter=100))`` and
   ``interventions.removal_effects``;
-* neural: :func:`journeynet.neural_funnel.fit_neural_funnel` started from that plain
+* neural: :func:`journeynet.causal.neural.fit_neural_funnel` started from that plain
   fit (its time counts: neural time = plain time + joint time), then
   :func:`neural_removal_effects` (the network re-reads the switched-off spend).
 
@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from journeynet.attribution import shares, total_variation
-from journeynet.funnel_data import build_funnel_data
-from journeynet.funnel_fit import FunnelFitConfig, fit_funnel
-from journeynet.interventions import removal_effects
-from journeynet.neural_funnel import NeuralFunnelConfig, fit_neural_funnel, neural_removal_effects
-from journeynet.simulate import SimConfig, simulate
+from journeynet.attribution.tables import shares, total_variation
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelFitConfig, fit_funnel
+from journeynet.causal.interventions import removal_effects
+from journeynet.causal.neural import NeuralFunnelConfig, fit_neural_funnel, neural_removal_effects
+from journeynet.causal.sample import SimConfig, simulate
 
 SETTINGS = {
     "default": {},

@@ -18,8 +18,8 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-from journeynet.budget import BudgetProblem, allocate_budget
-from journeynet.response import HillCurve
+from journeynet.planning.budget import BudgetProblem, allocate_budget
+from journeynet.planning.response import HillCurve
 
 A_MAX = 1.0  # curve exponents drawn from [0.5, A_MAX]; above 1 the curves are S-shaped
 

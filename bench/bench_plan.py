@@ -2,7 +2,7 @@
 
 For each seed: generate a world, fit the funnel, fit the curves three ways
 (exposure, rollouts, daily), plan the default budget problem, and score every plan
-in the TRUE world (journeynet.truth.plan_conversions). Baselines scored the same
+in the TRUE world (journeynet.causal.sample_truth.plan_conversions). Baselines scored the same
 way: the current mix scaled to the budget, and spend proportional to last-touch ROAS.
 
     PYTHONPATH=src python bench/bench_plan.py --seeds 0 1 2 3 4 --pool 60000
@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from journeynet.attribution import funnel_table
-from journeynet.budget import BudgetProblem, allocate_budget, extrapolation_caps, project
-from journeynet.funnel_data import build_funnel_data
-from journeynet.funnel_fit import FunnelFitConfig, fit_funnel
-from journeynet.interventions import response_points
+from journeynet.attribution.tables import funnel_table
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelFitConfig, fit_funnel
+from journeynet.causal.interventions import response_points
+from journeynet.causal.sample import SimConfig, simulate
+from journeynet.causal.sample_truth import plan_conversions
 from journeynet.pipeline import daily_units
-from journeynet.response import fit_curves
-from journeynet.simulate import SimConfig, simulate
-from journeynet.truth import plan_conversions
+from journeynet.planning.budget import BudgetProblem, allocate_budget, extrapolation_caps, project
+from journeynet.planning.response import fit_curves
 
 TOTAL, HORIZON = 200_000.0, 30
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from journeynet.response import fit_curves
+from journeynet.planning.response import fit_curves
 
 
 def evaluate(run: Path) -> dict[str, float]:

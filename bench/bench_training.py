@@ -39,11 +39,11 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from journeynet.datamodule import JourneyDataModule
-from journeynet.journeys import Vocab, build_journeys, split_journeys
-from journeynet.model import AttentionLSTM
-from journeynet.module import JourneyModule, _stage_metrics
-from journeynet.simulate import SimConfig, simulate
+from journeynet.causal.sample import SimConfig, simulate
+from journeynet.data.journeys import Vocab, build_journeys, split_journeys
+from journeynet.model.datamodule import JourneyDataModule
+from journeynet.model.module import JourneyModule, _stage_metrics
+from journeynet.model.net import AttentionLSTM
 
 LR, WD, CLIP = 3e-3, 0.01, 1.0
 

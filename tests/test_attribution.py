@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 import torch
 
-from journeynet.attribution import (
+from journeynet.attribution.classic import MODELS, classic_credit
+from journeynet.attribution.evaluation import truth_report
+from journeynet.attribution.tables import (
     UNPAID_NOTE,
     assemble,
     attention_roles,
@@ -24,12 +26,10 @@ from journeynet.attribution import (
     shares,
     total_variation,
 )
-from journeynet.classic import MODELS, classic_credit
-from journeynet.evaluation import truth_report
-from journeynet.funnel import FunnelParams, expected_conversions
-from journeynet.interventions import removal_effects
-from journeynet.journeys import Vocab, build_journeys
-from journeynet.simulate import SimConfig, simulate
+from journeynet.causal.funnel import FunnelParams, expected_conversions
+from journeynet.causal.interventions import removal_effects
+from journeynet.causal.sample import SimConfig, simulate
+from journeynet.data.journeys import Vocab, build_journeys
 
 torch.set_num_threads(1)
 T0 = pd.Timestamp("2024-02-01")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from journeynet.baselines import binary_metrics, fit_baselines, summary_features
+from journeynet.model.baselines import binary_metrics, fit_baselines, summary_features
+from journeynet.model.predict import attention_by_position
 from journeynet.plots import plot_attention_by_position, plot_pr_curves
-from journeynet.predict import attention_by_position
 from test_model import N_CHANNELS, make_journeys
 
 

@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from journeynet.budget import (
+from journeynet.errors import InfeasibleError, JourneynetError
+from journeynet.planning.budget import (
     AllocationResult,
     BudgetProblem,
     OptimizationError,
@@ -17,8 +18,7 @@ from journeynet.budget import (
     project,
     scaled_current,
 )
-from journeynet.errors import InfeasibleError, JourneynetError
-from journeynet.response import HillCurve
+from journeynet.planning.response import HillCurve
 
 G, M, B = "google_ads", "meta_ads", "microsoft_ads"
 
@@ -285,7 +285,7 @@ def test_failure_is_loud_unless_asked():
 def test_plan_figures_are_returned_not_shown():
     import pandas as pd
 
-    from journeynet.plan_plots import plot_plan_vs_current, plot_response_curves
+    from journeynet.planning.plots import plot_plan_vs_current, plot_response_curves
 
     p = BudgetProblem(curves3(), total=100_000.0, current={u: 1.0 for u in curves3()})
     res = allocate_budget(p)

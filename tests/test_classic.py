@@ -1,4 +1,4 @@
-"""Hand-computed checks of the classic attribution models in journeynet.classic."""
+"""Hand-computed checks of the classic attribution models in journeynet.attribution.classic."""
 
 from fractions import Fraction as F
 from types import SimpleNamespace
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeynet.classic import (
+from journeynet.attribution.classic import (
     MODELS,
     classic_credit,
     first_touch,
@@ -287,7 +287,7 @@ def test_vectorized_matches_reference_loop(seed):
 
 
 def test_iterative_absorption_matches_reference(monkeypatch):
-    import journeynet.classic as classic
+    import journeynet.attribution.classic as classic
 
     # Force the batched fixed-point path used for large higher-order chains.
     monkeypatch.setattr(classic, "_DIRECT_MAX_STATES", 0)

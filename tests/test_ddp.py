@@ -35,11 +35,11 @@ SCRIPT = textwrap.dedent('''
     import pytorch_lightning as pl
     import torch
 
-    from journeynet.datamodule import JourneyDataModule
-    from journeynet.journeys import Vocab, build_journeys, split_journeys
-    from journeynet.model import AttentionLSTM
-    from journeynet.module import JourneyModule
-    from journeynet.simulate import SimConfig, simulate
+    from journeynet.model.datamodule import JourneyDataModule
+    from journeynet.data.journeys import Vocab, build_journeys, split_journeys
+    from journeynet.model.net import AttentionLSTM
+    from journeynet.model.module import JourneyModule
+    from journeynet.causal.sample import SimConfig, simulate
 
     warnings.filterwarnings("ignore")
     devices, out = int(sys.argv[1]), sys.argv[2]

@@ -1,7 +1,7 @@
 """The latent-funnel model: exact propagation, exact interventions, and its maximum-likelihood fit.
 
 Hand-made worlds have answers derived by hand (closed forms) or by an explicit Markov
-chain written here independently of :mod:`journeynet.funnel`; the fit is checked on
+chain written here independently of :mod:`journeynet.causal.funnel`; the fit is checked on
 data generated from the model itself (issue 4: "the funnel model recovers known
 parameters on data generated from itself").
 """
@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 import torch
 
-from journeynet.attribution import shares, total_variation
-from journeynet.funnel import CONVERTED, N_STAGES, FunnelParams, expected_conversions, propagate
-from journeynet.funnel_data import build_funnel_data
-from journeynet.funnel_fit import FunnelFitConfig, FunnelNet, fit_funnel
-from journeynet.interventions import removal_effects
-from journeynet.simulate import SimConfig, simulate
+from journeynet.attribution.tables import shares, total_variation
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelFitConfig, FunnelNet, fit_funnel
+from journeynet.causal.funnel import CONVERTED, N_STAGES, FunnelParams, expected_conversions, propagate
+from journeynet.causal.interventions import removal_effects
+from journeynet.causal.sample import SimConfig, simulate
 
 torch.set_num_threads(1)
 S = N_STAGES

@@ -6,14 +6,14 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from journeynet.errors import InputError
-from journeynet.inputs import (
+from journeynet.data.inputs import (
     check_paid_channels,
     load_inputs,
     load_spend,
     load_touchpoints,
     read_table,
 )
+from journeynet.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 TOUCH = (
@@ -180,7 +180,7 @@ def test_event_layout_without_purchases_says_so(tmp_path):
 
 def test_exact_duplicate_rows_are_dropped_with_a_warning(tmp_path, caplog):
     text = TOUCH + "u2,2024-01-02 09:00:00,Google Ads,Search,1,25.5\n"
-    with caplog.at_level(logging.WARNING, logger="journeynet.inputs"):
+    with caplog.at_level(logging.WARNING, logger="journeynet.data.inputs"):
         tp = load_touchpoints(write(tmp_path, "t.csv", text))
     assert len(tp) == 3
     assert "dropped 1 exact duplicate rows" in caplog.text
@@ -212,7 +212,7 @@ def test_spend_validation_messages(tmp_path, text, message):
 def test_paid_units_missing_from_journeys_are_reported(tmp_path, caplog):
     tp = load_touchpoints(write(tmp_path, "t.csv", TOUCH))
     spend = load_spend(write(tmp_path, "s.csv", SPEND.replace("meta_ads,social", "meta_ads,video")))
-    with caplog.at_level(logging.WARNING, logger="journeynet.inputs"):
+    with caplog.at_level(logging.WARNING, logger="journeynet.data.inputs"):
         assert check_paid_channels(tp, spend) == ["meta_ads/video"]
     assert "meta_ads/video" in caplog.text
 
@@ -252,7 +252,7 @@ def test_gzipped_csv_reads_like_plain_csv(tmp_path):
 def test_synthetic_source_returns_simulated_frames_and_truth():
     from dataclasses import fields
 
-    from journeynet.simulate import SimConfig
+    from journeynet.causal.sample import SimConfig
 
     small = {k: v for k, v in {"pool": 1500, "days": 28}.items()
              if k in {f.name for f in fields(SimConfig)}}
@@ -264,7 +264,7 @@ def test_synthetic_source_returns_simulated_frames_and_truth():
 
 
 def test_blank_campaign_type_joins_a_single_campaign_channel() -> None:
-    from journeynet.inputs import join_single_campaign
+    from journeynet.data.inputs import join_single_campaign
 
     tp = pd.DataFrame({"customer_id": ["a", "a", "b"], "channel": ["meta_ads", "direct", "google_ads"],
                        "campaign_type": ["", "", ""]})

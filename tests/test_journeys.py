@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeynet.journeys import Journeys, Vocab, build_journeys, split_journeys
+from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
 
 
 def touches(rows):

@@ -14,9 +14,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from journeynet.journeys import Journeys
-from journeynet.model import AttentionLSTM, collate_journeys, touch_features
-from journeynet.predict import attention_by_position, predict_proba
+from journeynet.data.journeys import Journeys
+from journeynet.model.net import AttentionLSTM, collate_journeys, touch_features
+from journeynet.model.predict import attention_by_position, predict_proba
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 N_CHANNELS, N_CAMPAIGNS = 8, 5  # ids 0 and 1 are <pad>, <unk>

@@ -13,10 +13,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
 
-from journeynet.datamodule import JourneyDataModule, LengthBucketSampler
-from journeynet.model import AttentionLSTM
-from journeynet.module import JourneyModule
-from journeynet.predict import predict_proba
+from journeynet.model.datamodule import JourneyDataModule, LengthBucketSampler
+from journeynet.model.module import JourneyModule
+from journeynet.model.net import AttentionLSTM
+from journeynet.model.predict import predict_proba
 from test_model import N_CAMPAIGNS, N_CHANNELS, make_journeys
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from journeynet.funnel import expected_conversions
-from journeynet.funnel_data import build_funnel_data
-from journeynet.funnel_fit import FunnelNet
-from journeynet.interventions import removal_effects
-from journeynet.neural_funnel import (
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelNet
+from journeynet.causal.funnel import expected_conversions
+from journeynet.causal.interventions import removal_effects
+from journeynet.causal.neural import (
     NeuralFunnel,
     NeuralFunnelConfig,
     NeuralFunnelNet,
@@ -19,7 +19,7 @@ from journeynet.neural_funnel import (
     neural_removal_effects,
     propagate_tv,
 )
-from journeynet.simulate import SimConfig, simulate
+from journeynet.causal.sample import SimConfig, simulate
 
 torch.set_num_threads(1)
 

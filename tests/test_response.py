@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from journeynet.errors import InputError
-from journeynet.response import (
+from journeynet.planning.response import (
     FittedCurve,
     HillCurve,
     bootstrap_curves,

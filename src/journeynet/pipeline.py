@@ -20,15 +20,15 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from journeynet import attribution as attr
-from journeynet.classic import classic_credit
-from journeynet.funnel_data import build_funnel_data
-from journeynet.funnel_fit import FunnelFitConfig, fit_funnel
-from journeynet.inputs import load_inputs
-from journeynet.interventions import channel_effects, response_points
+from journeynet.attribution import tables as attr
+from journeynet.attribution.classic import classic_credit
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelFitConfig, fit_funnel
+from journeynet.causal.interventions import channel_effects, response_points
+from journeynet.data.inputs import load_inputs
+from journeynet.model.training import TrainedModel, make_journeys, train_model
 from journeynet.outputs import OutputStage
-from journeynet.response import curves_frame, fit_curves
-from journeynet.training import TrainedModel, make_journeys, train_model
+from journeynet.planning.response import curves_frame, fit_curves
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
     classic = classic_credit(journeys, n_units, half_life_days=a.half_life_days)
     sample = _sample(len(journeys), a.naive_max_journeys, cfg.seed)
     sub = journeys.subset(sample)
-    from journeynet.predict import predict_proba
+    from journeynet.model.predict import predict_proba
 
     device = "cuda" if str(cfg.trainer.get("accelerator")) in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
     p_sub, att = predict_proba(trained.module.net, sub, device=device)
@@ -92,9 +92,9 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
 
 def best_achievable(inputs: Any, trained: TrainedModel, lookback_days: float) -> dict[str, float]:
     """Metrics of the generator's true journey probabilities on the same test journeys."""
-    from journeynet.baselines import binary_metrics
-    from journeynet.funnel import FunnelParams
-    from journeynet.oracle import journey_probabilities
+    from journeynet.causal.funnel import FunnelParams
+    from journeynet.causal.posterior import journey_probabilities
+    from journeynet.model.baselines import binary_metrics
 
     params = FunnelParams.from_dict(inputs.truth["params"])
     idx = trained.splits["test"]
@@ -138,7 +138,7 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
     """Write the contract's files (and the run's own) into the staging area."""
     metrics = dict(trained.metrics)
     if inputs.truth is not None:
-        from journeynet.evaluation import truth_report
+        from journeynet.attribution.evaluation import truth_report
 
         metrics["truth"] = truth_report(inputs.truth, table, inputs.touchpoints)
         stage.write_csv("touchpoints.csv", inputs.touchpoints)
@@ -177,8 +177,8 @@ def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
 
 def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
     """The run's figures by TensorBoard tag (attention by position, PR curves, opener/closer)."""
+    from journeynet.model.predict import attention_by_position
     from journeynet.plots import plot_attention_by_position, plot_opener_closer, plot_pr_curves
-    from journeynet.predict import attention_by_position
 
     test = trained.journeys.subset(trained.splits["test"])
     y = test.label.astype(int)

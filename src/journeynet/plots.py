@@ -46,7 +46,7 @@ def plot_attention_by_position(df: pd.DataFrame) -> Figure:
     Parameters
     ----------
     df : pd.DataFrame
-        Output of :func:`journeynet.predict.attention_by_position`: a position column
+        Output of :func:`journeynet.model.predict.attention_by_position`: a position column
         (``pos_from_end`` or ``pos_from_start``), ``label`` and ``attention``.
 
     Returns

@@ -24,7 +24,7 @@ switched off, scaled, or set to a plan) has an exact expected outcome:
 Quickstart::
 
     import numpy as np
-    from journeynet.funnel import FunnelParams, expected_conversions
+    from journeynet.causal.funnel import FunnelParams, expected_conversions
     params = FunnelParams.example(n_units=2, n_unpaid=1)
     spend = np.full((30, 2), 100.0)
     factual = expected_conversions(params, spend).sum()

@@ -7,8 +7,8 @@ lazily with the Agg backend so headless runs and imports stay cheap.
 Quickstart
 ----------
 >>> import pandas as pd
->>> from journeynet.response import HillCurve
->>> from journeynet.plan_plots import plot_plan_vs_current, plot_response_curves
+>>> from journeynet.planning.response import HillCurve
+>>> from journeynet.planning.plots import plot_plan_vs_current, plot_response_curves
 >>> curves = {("google_ads", "search"): HillCurve(50.0, 1000.0, 0.8)}
 >>> fig = plot_response_curves(curves, {("google_ads", "search"): 700.0},
 ...                            {("google_ads", "search"): 1100.0})
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from journeynet.response import HillCurve
+from journeynet.planning.response import HillCurve
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 import torch
 
-from journeynet.funnel import expected_conversions
-from journeynet.interventions import removal_effects
-from journeynet.simulate import UNITS, UNPAID, SimConfig, sample_events, simulate, spend_history, true_params
+from journeynet.causal.funnel import expected_conversions
+from journeynet.causal.interventions import removal_effects
+from journeynet.causal.sample import UNITS, UNPAID, SimConfig, sample_events, simulate, spend_history, true_params
 
 torch.set_num_threads(1)
 

@@ -13,7 +13,7 @@ A unit's daily incremental conversions at daily spend ``s`` follow a Hill curve
 Quickstart
 ----------
 >>> import numpy as np, pandas as pd
->>> from journeynet.response import HillCurve, fit_curves
+>>> from journeynet.planning.response import HillCurve, fit_curves
 >>> rng = np.random.default_rng(0)
 >>> s = rng.uniform(200, 2000, 60)
 >>> daily = pd.DataFrame({"date": np.arange(60), "channel": "google_ads",

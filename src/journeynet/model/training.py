@@ -16,11 +16,11 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from journeynet.baselines import binary_metrics, fit_baselines
-from journeynet.datamodule import JourneyDataModule
-from journeynet.journeys import Journeys, Vocab, build_journeys, split_journeys
-from journeynet.module import JourneyModule
-from journeynet.predict import predict_proba
+from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
+from journeynet.model.baselines import binary_metrics, fit_baselines
+from journeynet.model.datamodule import JourneyDataModule
+from journeynet.model.module import JourneyModule
+from journeynet.model.predict import predict_proba
 from journeynet.progress import progress_enabled
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ Quickstart
 ----------
 >>> import numpy as np
 >>> from types import SimpleNamespace
->>> from journeynet.datamodule import JourneyDataModule
+>>> from journeynet.model.datamodule import JourneyDataModule
 >>> n = np.array([2, 1, 3])
 >>> j = SimpleNamespace(offsets=np.r_[0, np.cumsum(n)], channel=np.arange(2, 8),
 ...     campaign=np.ones(6, np.int64), log_dt_prev=np.zeros(6, np.float32),
@@ -38,7 +38,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from journeynet.model import collate_journeys, journey_lengths, touch_features
+from journeynet.model.net import collate_journeys, journey_lengths, touch_features
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class _JourneyBatches(Dataset):
 
 
 class JourneyDataModule(pl.LightningDataModule):
-    """Serve train/val/test/predict splits of one :class:`~journeynet.journeys.Journeys`.
+    """Serve train/val/test/predict splits of one :class:`~journeynet.data.journeys.Journeys`.
 
     Parameters
     ----------

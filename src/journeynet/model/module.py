@@ -1,4 +1,4 @@
-"""LightningModule that trains :class:`~journeynet.model.AttentionLSTM` on conversion.
+"""LightningModule that trains :class:`~journeynet.model.net.AttentionLSTM` on conversion.
 
 The network and a partially applied optimizer (and scheduler) come in from Hydra, as in
 lightning-hydra-template. The net's constructor arguments are saved as the hparam
@@ -8,8 +8,8 @@ Quickstart
 ----------
 >>> from functools import partial
 >>> import torch
->>> from journeynet.model import AttentionLSTM
->>> from journeynet.module import JourneyModule
+>>> from journeynet.model.net import AttentionLSTM
+>>> from journeynet.model.module import JourneyModule
 >>> module = JourneyModule(AttentionLSTM(6, 4, hidden_size=8), partial(torch.optim.AdamW, lr=1e-3))
 >>> module.hparams.net_kwargs["hidden_size"]
 8
@@ -36,7 +36,7 @@ from torchmetrics.classification import (
     BinaryCalibrationError,
 )
 
-from journeynet.model import AttentionLSTM
+from journeynet.model.net import AttentionLSTM
 
 log = logging.getLogger(__name__)
 

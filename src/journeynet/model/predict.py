@@ -4,8 +4,8 @@ Quickstart
 ----------
 >>> import numpy as np
 >>> from types import SimpleNamespace
->>> from journeynet.model import AttentionLSTM
->>> from journeynet.predict import attention_by_position, predict_proba
+>>> from journeynet.model.net import AttentionLSTM
+>>> from journeynet.model.predict import attention_by_position, predict_proba
 >>> n = np.array([2, 1, 3])
 >>> j = SimpleNamespace(offsets=np.r_[0, np.cumsum(n)], channel=np.arange(2, 8),
 ...     campaign=np.ones(6, np.int64), log_dt_prev=np.zeros(6, np.float32),
@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from journeynet.model import collate_journeys, journey_lengths, touch_features
+from journeynet.model.net import collate_journeys, journey_lengths, touch_features
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def predict_proba(
     Parameters
     ----------
     net : nn.Module
-        A net with the :class:`~journeynet.model.AttentionLSTM` forward signature.
+        A net with the :class:`~journeynet.model.net.AttentionLSTM` forward signature.
     journeys : Journeys
         Journeys to score.
     batch_size : int

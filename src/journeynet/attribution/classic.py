@@ -1,7 +1,7 @@
 """Classic (rule-based and Markov removal) attribution, credited per unit id.
 
 Every model returns a float array of length ``n_units`` (index = unit id, the
-``(channel, campaign_type)`` id of :class:`journeynet.journeys.Vocab`) holding the
+``(channel, campaign_type)`` id of :class:`journeynet.data.journeys.Vocab`) holding the
 conversions credited to that unit. Only converting journeys hand out credit, so each
 array sums to the number of converting journeys that have at least one touch. The
 Markov model builds its chain from all journeys, converting or not, and is scaled to
@@ -9,7 +9,7 @@ that same total.
 
 Journeys are duck-typed: any object with the per-touch arrays ``unit`` and ``time``
 (int64 ns) and the per-journey arrays ``offsets`` (``n_journeys + 1``) and ``label``
-works, as :class:`journeynet.journeys.Journeys` does. Everything is vectorized over
+works, as :class:`journeynet.data.journeys.Journeys` does. Everything is vectorized over
 touches; the only Python loop is the one over units in the Markov removal.
 
 Quickstart

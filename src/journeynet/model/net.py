@@ -13,7 +13,7 @@ takes; it lives here, beside the net's input contract, so inference needs no Lig
 Quickstart
 ----------
 >>> import torch
->>> from journeynet.model import AttentionLSTM
+>>> from journeynet.model.net import AttentionLSTM
 >>> net = AttentionLSTM(n_channels=6, n_campaigns=4, hidden_size=8)
 >>> channel = torch.tensor([[2, 3, 0], [4, 0, 0]])
 >>> out = net(channel, channel.clamp(max=3), torch.zeros(2, 3, 3), torch.tensor([2, 1]))

@@ -1,17 +1,21 @@
-"""Generated journeys and spend with a known causal truth.
+"""Worlds sampled from the engine's own funnel process, for testing the engine on its own family.
 
-The generator samples the latent-funnel process of :mod:`journeynet.funnel` for a
+These worlds contain only the engine's assumptions, so recovering them checks the fit and
+the interventions, not whether the model is right about the world: the generated worlds a
+user trains on come from :mod:`journeynet.synthetic`, which shares no code with the engine.
+
+The sampler draws the latent-funnel process of :mod:`journeynet.causal.funnel` for a
 market pool: paid units shaped like the NetElixir Google, Meta and Microsoft Ads
 exports (daily spend levels calibrated from them), unpaid channels whose touches
 are caused by intent, openers that reach cold prospects, closers that reach the
 interested, and optionally a brand-search unit that captures conversions that
 would have happened anyway. Because the process is known, so is every answer:
 the interventional effect of switching a unit off, its response to spend, and the
-best budget plan (:mod:`journeynet.truth`).
+best budget plan (:mod:`journeynet.causal.sample_truth`).
 
 Quickstart::
 
-    from journeynet.simulate import SimConfig, simulate
+    from journeynet.causal.sample import SimConfig, simulate
     sim = simulate(SimConfig(pool=5_000, seed=1))
     sim.touchpoints.head(), sim.spend.head(), sim.truth["incremental_share"]
 """
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeynet.funnel import CONVERTED, N_STAGES, FunnelParams
+from journeynet.causal.funnel import CONVERTED, N_STAGES, FunnelParams
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +163,7 @@ def spend_history(cfg: SimConfig, params: FunnelParams, rng: np.random.Generator
 
 def simulate(cfg: SimConfig | None = None) -> Simulation:
     """Generate canonical touchpoints, spend and the ground truth for ``cfg``."""
-    from journeynet.truth import ground_truth  # truth imports this module's config
+    from journeynet.causal.sample_truth import ground_truth  # truth imports this module's config
 
     cfg = cfg or SimConfig()
     rng = np.random.default_rng(cfg.seed)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from journeynet.funnel import N_STAGES, FunnelParams, upper_mask
-from journeynet.funnel_data import FunnelData
+from journeynet.causal.data import FunnelData
+from journeynet.causal.funnel import N_STAGES, FunnelParams, upper_mask
 from journeynet.progress import progress_bar
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ and exit non-zero.
 
 Quickstart
 ----------
->>> from journeynet.inputs import load_spend
+>>> from journeynet.data.inputs import load_spend
 >>> spend = load_spend(sources=[{
 ...     "path": "data/netelixir_ads_2024/metaads-performance.csv",
 ...     "channel": "meta_ads", "campaign_type": "social",
@@ -31,7 +31,7 @@ from journeynet.errors import InputError
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 TOUCH_COLUMNS = ["customer_id", "timestamp", "channel", "campaign_type", "converted", "revenue"]
 SPEND_OPTIONAL = ["impressions", "clicks", "conversions", "revenue"]
 SPEND_COLUMNS = ["date", "channel", "campaign_type", "spend", *SPEND_OPTIONAL]
@@ -416,7 +416,7 @@ def load_inputs(cfg: Any) -> Inputs:
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     # the contract's `train.py data.touchpoints=PATH` must read files even under the default preset
     if c.get("source") == "synthetic" and not c.get("touchpoints"):
-        from journeynet.simulate import SimConfig, simulate
+        from journeynet.causal.sample import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
         return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth)

@@ -1,6 +1,6 @@
 """A neural latent-funnel engine: a recurrent network sets the funnel's daily rates from exposures.
 
-The plain funnel (:mod:`journeynet.funnel`) has fixed rates: a unit's touch probability
+The plain funnel (:mod:`journeynet.causal.funnel`) has fixed rates: a unit's touch probability
 depends only on that day's spend, and a touch moves customers through a fixed ``move``.
 Here a small recurrent network (GRU or LSTM, hidden ~16) reads the *exposure history*
 and covariates day by day, one market-level sequence:
@@ -26,7 +26,7 @@ the population is propagated exactly through the resulting time-varying rates
 
 Quickstart::
 
-    from journeynet.neural_funnel import NeuralFunnelConfig, fit_neural_funnel, neural_removal_effects
+    from journeynet.causal.neural import NeuralFunnelConfig, fit_neural_funnel, neural_removal_effects
     model = fit_neural_funnel(data, NeuralFunnelConfig(max_iter=60))  # data: FunnelData
     effects = neural_removal_effects(model, data.spend)
 """
@@ -42,9 +42,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from journeynet.funnel import CONVERTED, N_STAGES, FunnelParams
-from journeynet.funnel_data import FunnelData
-from journeynet.funnel_fit import FunnelFitConfig, FunnelNet, fit_funnel
+from journeynet.causal.data import FunnelData
+from journeynet.causal.fit import FunnelFitConfig, FunnelNet, fit_funnel
+from journeynet.causal.funnel import CONVERTED, N_STAGES, FunnelParams
 
 log = logging.getLogger(__name__)
 S = N_STAGES
@@ -209,7 +209,7 @@ class NeuralFunnel:
 def propagate_tv(params: FunnelParams, p: np.ndarray, move: np.ndarray, hazard: np.ndarray,
                  convert_off: np.ndarray | None = None,
                  start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact expected propagation with per-day rates; like :func:`journeynet.funnel.propagate`.
+    """Exact expected propagation with per-day rates; like :func:`journeynet.causal.funnel.propagate`.
 
     ``p`` (T, U, S), ``move`` (T, U, S, S+1), ``hazard`` (T, K, S); pool, pi0 and drift from
     ``params``. Returns expected conversions per day ``(T,)`` and the final (K, S) state.

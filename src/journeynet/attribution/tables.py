@@ -3,7 +3,7 @@
 Three kinds of answer sit side by side in ``attribution.csv``:
 
 * ``removal_effect``: conversions lost when the unit's spend is switched off, in the
-  fitted funnel model (an intervention; see :mod:`journeynet.interventions`), with
+  fitted funnel model (an intervention; see :mod:`journeynet.causal.interventions`), with
   ``opener_score``/``closer_score`` splitting it into the part that flows through moving
   customers up the funnel and the part its touches convert directly;
 * ``removal_effect_naive``: the unit's touches deleted from recorded journeys and the
@@ -12,7 +12,7 @@ Three kinds of answer sit side by side in ``attribution.csv``:
 
 Quickstart::
 
-    from journeynet.attribution import total_variation
+    from journeynet.attribution.tables import total_variation
     total_variation([0.5, 0.5], [0.6, 0.4])  # 0.1
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeynet.funnel import FunnelParams, expected_conversions
-from journeynet.interventions import removal_effects
+from journeynet.causal.funnel import FunnelParams, expected_conversions
+from journeynet.causal.interventions import removal_effects
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def attention_roles(journeys: Any, attention: np.ndarray, n_units: int) -> pd.Da
 
 def delete_unit(journeys: Any, unit_id: int) -> tuple[Any, np.ndarray]:
     """Journeys with every touch of ``unit_id`` removed, features rebuilt; and the kept journey ids."""
-    from journeynet.journeys import Journeys
+    from journeynet.data.journeys import Journeys
 
     keep = journeys.unit != unit_id
     lengths = np.diff(journeys.offsets)
@@ -107,7 +107,7 @@ def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndar
 
     A journey left with no touch counts as not happening (probability 0).
     """
-    from journeynet.predict import predict_proba
+    from journeynet.model.predict import predict_proba
     from journeynet.progress import progress
 
     out = {}

@@ -8,7 +8,7 @@ uses, and score its test split.
 Quickstart
 ----------
 >>> import numpy as np
->>> from journeynet.baselines import binary_metrics
+>>> from journeynet.model.baselines import binary_metrics
 >>> m = binary_metrics(np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.6, 0.3]))
 >>> round(m["auc"], 3), sorted(m)
 (1.0, ['ap', 'auc', 'logloss'])

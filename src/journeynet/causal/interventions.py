@@ -1,7 +1,7 @@
 """Interventions in a funnel model: switch a unit off, stop its conversions, scale its spend.
 
 Each answer is a difference of expected conversions of the whole market pool under
-two spend schedules, propagated exactly by :func:`journeynet.funnel.expected_conversions`:
+two spend schedules, propagated exactly by :func:`journeynet.causal.funnel.expected_conversions`:
 an intervention on spend, not a deletion of touches from recorded journeys.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from journeynet.funnel import FunnelParams, expected_conversions
+from journeynet.causal.funnel import FunnelParams, expected_conversions
 from journeynet.progress import progress
 
 SPEND_MULTIPLES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)

@@ -1,7 +1,7 @@
 """Exact answers of a generated world: interventional effects, response, the best plan.
 
 Every figure comes from propagating the true funnel in expectation
-(:func:`journeynet.funnel.expected_conversions`), so it carries no Monte-Carlo noise;
+(:func:`journeynet.causal.funnel.expected_conversions`), so it carries no Monte-Carlo noise;
 ``tests/test_simulate.py`` checks it against re-simulation.
 """
 
@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from journeynet.funnel import FunnelParams, expected_conversions
-from journeynet.interventions import channel_effects, removal_effects, response_points
+from journeynet.causal.funnel import FunnelParams, expected_conversions
+from journeynet.causal.interventions import channel_effects, removal_effects, response_points
 
 if TYPE_CHECKING:
-    from journeynet.simulate import SimConfig
+    from journeynet.causal.sample import SimConfig
 
 def plan_conversions(params: FunnelParams, daily_spend: np.ndarray, days: int, horizon_days: int = 30) -> float:
     """Expected conversions per ``horizon_days`` with a constant daily spend per unit.
@@ -78,7 +78,7 @@ def last_touch_credit(touchpoints: pd.DataFrame) -> pd.Series:
 def ground_truth(params: FunnelParams, spend: np.ndarray, touchpoints: pd.DataFrame,
                  cfg: SimConfig) -> dict[str, Any]:
     """Everything a test or benchmark compares against, as a JSON-ready dict."""
-    from journeynet.simulate import UNITS, config_dict
+    from journeynet.causal.sample import UNITS, config_dict
 
     effects = removal_effects(params, spend)
     positive = effects["effect"].clip(lower=0.0)

@@ -8,8 +8,8 @@ exact projection onto that polytope (see :func:`project` and :func:`_ascend`).
 
 Quickstart
 ----------
->>> from journeynet.response import HillCurve
->>> from journeynet.budget import BudgetProblem, allocate_budget
+>>> from journeynet.planning.response import HillCurve
+>>> from journeynet.planning.budget import BudgetProblem, allocate_budget
 >>> curves = {("google_ads", "search"): HillCurve(100.0, 2000.0, 0.8),
 ...           ("meta_ads", ""): HillCurve(60.0, 1500.0, 1.2)}
 >>> res = allocate_budget(BudgetProblem(curves, total=100_000.0))
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from journeynet.errors import InfeasibleError, JourneynetError
-from journeynet.polytope import Box as _Box
-from journeynet.polytope import project, round_cents
-from journeynet.response import HillCurve, hill_derivative, hill_second_derivative, hill_value
+from journeynet.planning.polytope import Box as _Box
+from journeynet.planning.polytope import project, round_cents
+from journeynet.planning.response import HillCurve, hill_derivative, hill_second_derivative, hill_value
 
 log = logging.getLogger(__name__)
 Unit = tuple[str, str]

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeynet.attribution import shares, total_variation
-from journeynet.classic import MODELS
+from journeynet.attribution.classic import MODELS
+from journeynet.attribution.tables import shares, total_variation
 
 METHODS = ("removal_effect", "removal_effect_naive", *MODELS)
 

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from journeynet.funnel import FunnelParams
-from journeynet.funnel_data import build_funnel_data
-from journeynet.funnel_fit import FunnelNet
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelNet
+from journeynet.causal.funnel import FunnelParams
 
 
 def journey_probabilities(params: FunnelParams, touchpoints: pd.DataFrame, spend: pd.DataFrame,

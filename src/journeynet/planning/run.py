@@ -14,11 +14,17 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from journeynet.budget import BudgetProblem, allocate_budget, evaluate_allocation, extrapolation_caps, scaled_current
+from journeynet.data.inputs import read_table
 from journeynet.errors import InputError
-from journeynet.inputs import read_table
 from journeynet.outputs import OutputStage
-from journeynet.response import HillCurve, bootstrap_curves
+from journeynet.planning.budget import (
+    BudgetProblem,
+    allocate_budget,
+    evaluate_allocation,
+    extrapolation_caps,
+    scaled_current,
+)
+from journeynet.planning.response import HillCurve, bootstrap_curves
 
 log = logging.getLogger(__name__)
 Unit = tuple[str, str]
@@ -164,7 +170,7 @@ def _scenario(stage: OutputStage, cfg: DictConfig, problem: BudgetProblem) -> fl
 
 
 def _plan_figures(stage: OutputStage, problem: BudgetProblem, table: pd.DataFrame, run: dict[str, Any]) -> None:
-    from journeynet.plan_plots import plot_plan_vs_current, plot_response_curves
+    from journeynet.planning.plots import plot_plan_vs_current, plot_response_curves
 
     h = problem.horizon_days
     keyed = table.set_index(["channel", "campaign_type"])
