@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class Inputs:
     spend: pd.DataFrame | None = None
     test_touchpoints: pd.DataFrame | None = None
     truth: dict | None = None
+    paid_channels: list[str] = field(default_factory=list)  # declared by data.paid_channels
+    unmatched: pd.DataFrame | None = None  # journey units on paid channels without spend
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -148,22 +150,74 @@ def _select_columns(
     return found
 
 
-def _parse_datetimes(raw: pd.Series, what: str, path: Path | str, col: str, kind: str) -> pd.Series:
-    """Parse to naive UTC ``datetime64[ns]``; raise with the count and first bad value."""
+_ISO_START = r"^\d{4}-\d{2}-\d{2}"
+
+
+def _first_row(mask: pd.Series | np.ndarray) -> int:
+    """1-based data row of the first True in ``mask`` (the header is not a data row)."""
+    return int(np.flatnonzero(np.asarray(mask))[0]) + 1
+
+
+def _infer_format(text: pd.Series, dayfirst: bool | None) -> tuple[str | None, str]:
+    """One format for a whole column of date strings, and how it was chosen.
+
+    ISO-8601 (``2024-05-12 10:00``) is unambiguous and wins when the first value has it.
+    Otherwise the first value's layout is guessed month-first and day-first; when both read
+    every row, month-first is kept (pandas' convention) unless ``dayfirst`` says otherwise.
+    """
+    first = str(text.iloc[0])
+    if pd.Series([first]).str.contains(_ISO_START).iloc[0]:
+        return "ISO8601", "ISO-8601, inferred from data row 1"
+    from pandas.tseries.api import guess_datetime_format
+
     with warnings.catch_warnings():
-        # pandas warns when it falls back to per-value parsing; bad values are reported below.
         warnings.simplefilter("ignore", UserWarning)
-        parsed = pd.to_datetime(raw, errors="coerce", utc=True)
-    retry = parsed.isna() & raw.notna()
-    if retry.any():
-        # The fast path infers one format from the first value; mixed formats need a retry.
-        parsed[retry] = pd.to_datetime(raw[retry], errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna()
-    if bad.any():
-        raise InputError(
-            f"{what} file {path}: column '{col}' has {int(bad.sum())} unparsable {kind} "
-            f"(first: '{raw[bad].iloc[0]}')"
-        )
+        options = [True] if dayfirst else [False] if dayfirst is not None else [False, True]
+        guesses = list(dict.fromkeys(g for d in options if (g := guess_datetime_format(first, dayfirst=d))))
+    if len(guesses) <= 1:
+        return (guesses[0] if guesses else None), "inferred from data row 1"
+    failures = [int(pd.to_datetime(text, format=g, errors="coerce").isna().sum()) for g in guesses]
+    if failures[0] == 0 and failures[1] == 0:
+        log.warning("dates like '%s' read month-first (%s) as every row allows it; set "
+                    "data.dayfirst=true if the day comes first", first, guesses[0])
+    best = int(np.argmin(failures))
+    return guesses[best], f"inferred from data row 1, {'day' if best else 'month'}-first"
+
+
+def _parse_datetimes(raw: pd.Series, what: str, path: Path | str, col: str, kind: str,
+                     fmt: str | None = None, dayfirst: bool | None = None) -> pd.Series:
+    """Parse to naive UTC ``datetime64[ns]`` with one format for the whole column.
+
+    Mixed layouts are refused rather than guessed row by row: a per-row guess reads
+    ``12/05`` as 5 December in one row and 12 May in the next, silently. ``fmt`` (a
+    strftime format or ``"ISO8601"``) is used when given, else the format is inferred.
+    """
+    hint = ("set data.timestamp_format (e.g. '%d/%m/%Y %H:%M') or data.dayfirst=true"
+            if what == "touchpoints" else "write the dates as YYYY-MM-DD")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = pd.to_datetime(raw, utc=True)
+        if parsed.isna().any():
+            raise InputError(f"{what} file {path}: column '{col}' has {int(parsed.isna().sum())} empty "
+                             f"{kind} (first at data row {_first_row(parsed.isna())})")
+    else:
+        text = raw.astype("string").str.strip()
+        blank = text.isna() | (text == "")
+        if blank.any():
+            raise InputError(f"{what} file {path}: column '{col}' has {int(blank.sum())} empty {kind} "
+                             f"(first at data row {_first_row(blank)})")
+        how = f"data.timestamp_format={fmt}" if fmt else ""
+        if not fmt:
+            fmt, how = _infer_format(text, dayfirst)
+        if fmt is None:
+            raise InputError(f"{what} file {path}: column '{col}' has {kind} in no known format "
+                             f"(first: '{text.iloc[0]}' at data row 1); {hint}")
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+        bad = parsed.isna()
+        if bad.any():
+            raise InputError(
+                f"{what} file {path}: column '{col}' data row {_first_row(bad)} ('{text[bad].iloc[0]}') "
+                f"does not match the column's format {fmt} ({how}); {int(bad.sum())} of {len(text)} rows "
+                f"differ; {hint}")
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
@@ -206,6 +260,27 @@ def _check_not_empty(values: pd.Series, path: Path | str, col: str, label: str) 
         )
 
 
+def _blank_channels(df: pd.DataFrame, converted: pd.Series, col: str, policy: str,
+                    path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """Apply ``data.blank_channel`` to rows whose channel is blank."""
+    if policy not in ("error", "direct", "drop"):
+        raise InputError(f"data.blank_channel must be error, direct or drop, got '{policy}'")
+    values = df[col]
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if not blank.any():
+        return df, converted
+    if policy == "error":
+        raise InputError(f"touchpoints file {path}: column '{col}' has {int(blank.sum())} empty channels "
+                         f"(first at data row {_first_row(blank)}); set data.blank_channel=direct or drop")
+    log.warning("touchpoints file %s: %d rows with a blank '%s' %s", path, int(blank.sum()), col,
+                "read as direct" if policy == "direct" else "dropped")
+    if policy == "drop":
+        return df[~blank].reset_index(drop=True), converted[~blank].reset_index(drop=True)
+    df = df.copy()
+    df.loc[blank, col] = "direct"
+    return df, converted
+
+
 def _conversion_flags(
     df: pd.DataFrame, cols: Mapping[str, Any], conversion: Mapping | None, path: Path
 ) -> tuple[pd.Series, str]:
@@ -228,6 +303,9 @@ def load_touchpoints(
     channel_map: Mapping[str, str] | None = None,
     campaign_map: Mapping[str, str] | None = None,
     require_conversions: bool = True,
+    timestamp_format: str | None = None,
+    dayfirst: bool | None = None,
+    blank_channel: str = "error",
 ) -> pd.DataFrame:
     """Read a touchpoints file into the canonical frame of ``notes/INTERFACES.md``.
 
@@ -244,6 +322,12 @@ def load_touchpoints(
         Raw value -> canonical name; every value is then normalized to snake_case.
     require_conversions : bool
         Raise when no row converts (training needs positives; scoring does not).
+    timestamp_format : str, optional
+        One strftime format (or ``"ISO8601"``) for every timestamp; inferred when None.
+    dayfirst : bool, optional
+        Read ambiguous dates like ``05/12/2024`` day-first (True) or month-first (False).
+    blank_channel : {"error", "direct", "drop"}
+        What a touch with a blank channel becomes: an error, a ``direct`` touch, or nothing.
 
     Returns
     -------
@@ -262,7 +346,7 @@ def load_touchpoints(
     if require_conversions and not converted.any():
         raise InputError(f"touchpoints file {p}: column '{conv_col}' marks no conversions")
     _check_not_empty(df[found["customer_id"]], p, found["customer_id"], "customer ids")
-    _check_not_empty(df[found["channel"]], p, found["channel"], "channels")
+    df, converted = _blank_channels(df, converted, found["channel"], blank_channel, p)
     col = found.get
     campaign = df[col("campaign_type")] if col("campaign_type") else pd.Series("", df.index)
     revenue = pd.Series(0.0, df.index)
@@ -271,7 +355,7 @@ def load_touchpoints(
     out = pd.DataFrame({
         "customer_id": df[col("customer_id")].astype(str).str.strip(),
         "timestamp": _parse_datetimes(
-            df[col("timestamp")], "touchpoints", p, col("timestamp"), "timestamps"),
+            df[col("timestamp")], "touchpoints", p, col("timestamp"), "timestamps", timestamp_format, dayfirst),
         "channel": _normalize_names(df[col("channel")], channel_map),
         "campaign_type": _normalize_names(campaign, campaign_map),
         "converted": converted,
@@ -403,6 +487,60 @@ def check_paid_channels(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> list[
     return units
 
 
+def unmatched_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, paid_channels: Sequence[str] = (),
+                    strict: bool = False) -> pd.DataFrame:
+    """Journey units on a paid channel that the spend does not have, with their touches and conversions.
+
+    A channel is paid when the spend has it or ``paid_channels`` declares it. Such a unit
+    (``google_ads/brand_search`` touches while the spend names only ``google_ads/search``)
+    would otherwise count as unpaid: an outcome of intent, absent from attribution and plan.
+
+    Parameters
+    ----------
+    touchpoints, spend : pd.DataFrame
+        Canonical frames, after :func:`join_single_campaign`.
+    paid_channels : sequence of str
+        Channels declared paid besides those in the spend.
+    strict : bool
+        Raise :class:`InputError` instead of warning (``data.strict_units=true``).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``channel, campaign_type, touches, conversions``, most conversions first; empty when all match.
+    """
+    paid = set(spend["channel"]) | set(paid_channels)
+    spent = set(zip(spend["channel"], spend["campaign_type"], strict=True))
+    tp = touchpoints[touchpoints["channel"].isin(list(paid))]
+    units = tp.groupby(["channel", "campaign_type"])["converted"].agg(touches="size", conversions="sum")
+    units = units[[u not in spent for u in units.index]].reset_index()
+    units = units.sort_values(["conversions", "touches"], ascending=False, ignore_index=True)
+    if units.empty:
+        return units
+    listed = "; ".join(f"{c}/{k or '(blank)'} ({t:,} touches, {v:,} conversions)" for c, k, t, v in
+                       units[["channel", "campaign_type", "touches", "conversions"]].itertuples(index=False))
+    message = (f"journey units on paid channels have no spend, so they would count as unpaid and get no "
+               f"attribution or plan: {listed}; map them with data.campaign_map or add their spend")
+    if strict:
+        raise InputError(message)
+    log.warning("%s (data.strict_units=true makes this an error)", message)
+    return units
+
+
+def declared_paid_channels(cfg: Mapping[str, Any], touchpoints: pd.DataFrame) -> list[str]:
+    """``data.paid_channels``, snake_cased like channel names; each must occur in the journeys."""
+    raw = cfg.get("paid_channels") or []
+    if isinstance(raw, str):
+        raw = [raw]
+    names = sorted(set(snake_case(pd.Series([str(v) for v in raw], dtype=object))))
+    seen = set(touchpoints["channel"])
+    unknown = [n for n in names if n not in seen]
+    if unknown:
+        raise InputError(f"data.paid_channels names {unknown}, which no touchpoint has "
+                         f"(channels: {sorted(seen)})")
+    return names
+
+
 def load_inputs(cfg: Any) -> Inputs:
     """Load everything the ``data`` config names (a DictConfig or a dict).
 
@@ -422,10 +560,13 @@ def load_inputs(cfg: Any) -> Inputs:
         return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth)
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
-    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map")}
+    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map",
+                                "timestamp_format", "dayfirst")}
+    kw["blank_channel"] = c.get("blank_channel") or "error"
     touchpoints = load_touchpoints(c["touchpoints"], **kw)
     test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
-    spend = None
+    paid = declared_paid_channels(c, touchpoints)
+    spend, unmatched = None, None
     if c.get("spend") or c.get("spend_sources"):
         spend = load_spend(
             c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
@@ -434,4 +575,5 @@ def load_inputs(cfg: Any) -> Inputs:
         touchpoints = join_single_campaign(touchpoints, spend)
         test = join_single_campaign(test, spend) if test is not None else None
         check_paid_channels(touchpoints, spend)
-    return Inputs(touchpoints, spend, test, None)
+        unmatched = unmatched_units(touchpoints, spend, paid, bool(c.get("strict_units")))
+    return Inputs(touchpoints, spend, test, None, paid, unmatched)
