@@ -18,7 +18,6 @@ Quickstart
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeynet.data.timestamps import first_row, parse_timestamps
+from journeynet.data.units import (  # noqa: F401  (re-exported: the data package's entry points)
+    check_paid_channels,
+    declared_paid_channels,
+    join_single_campaign,
+    snake_case,
+    unmatched_units,
+)
 from journeynet.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -106,13 +113,6 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     return df
 
 
-def snake_case(values: pd.Series) -> pd.Series:
-    """Lowercase, turn runs of non-alphanumerics into ``_`` and strip ``_`` at the ends."""
-    return (
-        values.astype(str).str.lower().str.replace(r"[^0-9a-z]+", "_", regex=True).str.strip("_")
-    )
-
-
 def _normalize_names(values: pd.Series, mapping: Mapping[str, str] | None) -> pd.Series:
     """Map names with ``mapping`` (keys are raw values), then snake_case; NaN becomes ""."""
     # Mapping and normalizing the few distinct values is far cheaper than every row.
@@ -148,77 +148,6 @@ def _select_columns(
             f"expected {[str(mapping.get(c, c)) for c in required]}, found {list(df.columns)}"
         )
     return found
-
-
-_ISO_START = r"^\d{4}-\d{2}-\d{2}"
-
-
-def _first_row(mask: pd.Series | np.ndarray) -> int:
-    """1-based data row of the first True in ``mask`` (the header is not a data row)."""
-    return int(np.flatnonzero(np.asarray(mask))[0]) + 1
-
-
-def _infer_format(text: pd.Series, dayfirst: bool | None) -> tuple[str | None, str]:
-    """One format for a whole column of date strings, and how it was chosen.
-
-    ISO-8601 (``2024-05-12 10:00``) is unambiguous and wins when the first value has it.
-    Otherwise the first value's layout is guessed month-first and day-first; when both read
-    every row, month-first is kept (pandas' convention) unless ``dayfirst`` says otherwise.
-    """
-    first = str(text.iloc[0])
-    if pd.Series([first]).str.contains(_ISO_START).iloc[0]:
-        return "ISO8601", "ISO-8601, inferred from data row 1"
-    from pandas.tseries.api import guess_datetime_format
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        options = [True] if dayfirst else [False] if dayfirst is not None else [False, True]
-        guesses = list(dict.fromkeys(g for d in options if (g := guess_datetime_format(first, dayfirst=d))))
-    if len(guesses) <= 1:
-        return (guesses[0] if guesses else None), "inferred from data row 1"
-    failures = [int(pd.to_datetime(text, format=g, errors="coerce").isna().sum()) for g in guesses]
-    if failures[0] == 0 and failures[1] == 0:
-        log.warning("dates like '%s' read month-first (%s) as every row allows it; set "
-                    "data.dayfirst=true if the day comes first", first, guesses[0])
-    best = int(np.argmin(failures))
-    return guesses[best], f"inferred from data row 1, {'day' if best else 'month'}-first"
-
-
-def _parse_datetimes(raw: pd.Series, what: str, path: Path | str, col: str, kind: str,
-                     fmt: str | None = None, dayfirst: bool | None = None) -> pd.Series:
-    """Parse to naive UTC ``datetime64[ns]`` with one format for the whole column.
-
-    Mixed layouts are refused rather than guessed row by row: a per-row guess reads
-    ``12/05`` as 5 December in one row and 12 May in the next, silently. ``fmt`` (a
-    strftime format or ``"ISO8601"``) is used when given, else the format is inferred.
-    """
-    hint = ("set data.timestamp_format (e.g. '%d/%m/%Y %H:%M') or data.dayfirst=true"
-            if what == "touchpoints" else "write the dates as YYYY-MM-DD")
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        parsed = pd.to_datetime(raw, utc=True)
-        if parsed.isna().any():
-            raise InputError(f"{what} file {path}: column '{col}' has {int(parsed.isna().sum())} empty "
-                             f"{kind} (first at data row {_first_row(parsed.isna())})")
-    else:
-        text = raw.astype("string").str.strip()
-        blank = text.isna() | (text == "")
-        if blank.any():
-            raise InputError(f"{what} file {path}: column '{col}' has {int(blank.sum())} empty {kind} "
-                             f"(first at data row {_first_row(blank)})")
-        how = f"data.timestamp_format={fmt}" if fmt else ""
-        if not fmt:
-            fmt, how = _infer_format(text, dayfirst)
-        if fmt is None:
-            raise InputError(f"{what} file {path}: column '{col}' has {kind} in no known format "
-                             f"(first: '{text.iloc[0]}' at data row 1); {hint}")
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
-        bad = parsed.isna()
-        if bad.any():
-            raise InputError(
-                f"{what} file {path}: column '{col}' data row {_first_row(bad)} ('{text[bad].iloc[0]}') "
-                f"does not match the column's format {fmt} ({how}); {int(bad.sum())} of {len(text)} rows "
-                f"differ; {hint}")
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
 def _parse_flag(raw: pd.Series, path: Path | str, col: str) -> pd.Series:
@@ -271,7 +200,7 @@ def _blank_channels(df: pd.DataFrame, converted: pd.Series, col: str, policy: st
         return df, converted
     if policy == "error":
         raise InputError(f"touchpoints file {path}: column '{col}' has {int(blank.sum())} empty channels "
-                         f"(first at data row {_first_row(blank)}); set data.blank_channel=direct or drop")
+                         f"(first at data row {first_row(blank)}); set data.blank_channel=direct or drop")
     log.warning("touchpoints file %s: %d rows with a blank '%s' %s", path, int(blank.sum()), col,
                 "read as direct" if policy == "direct" else "dropped")
     if policy == "drop":
@@ -354,7 +283,7 @@ def load_touchpoints(
         revenue = _parse_numeric(df[col("revenue")], "touchpoints", p, col("revenue")).fillna(0.0)
     out = pd.DataFrame({
         "customer_id": df[col("customer_id")].astype(str).str.strip(),
-        "timestamp": _parse_datetimes(
+        "timestamp": parse_timestamps(
             df[col("timestamp")], "touchpoints", p, col("timestamp"), "timestamps", timestamp_format, dayfirst),
         "channel": _normalize_names(df[col("channel")], channel_map),
         "campaign_type": _normalize_names(campaign, campaign_map),
@@ -388,7 +317,7 @@ def _read_spend_source(
     required = ["date", "spend"] + [k for k in names if k not in constants]
     found = _select_columns(df, cols, required, SPEND_OPTIONAL, "spend", p)
     out = pd.DataFrame(index=df.index)
-    dates = _parse_datetimes(df[found["date"]], "spend", p, found["date"], "dates")
+    dates = parse_timestamps(df[found["date"]], "spend", p, found["date"], "dates")
     out["date"] = dates.dt.floor("D")
     for key, name_map in (("channel", channel_map), ("campaign_type", campaign_map)):
         raw = pd.Series(constants[key], df.index) if key in constants else df[found[key]]
@@ -449,96 +378,6 @@ def load_spend(
     spend = spend.groupby(keys)[["spend", *SPEND_OPTIONAL]].sum(min_count=1).reset_index()
     spend["spend"] = spend["spend"].fillna(0.0)
     return spend[SPEND_COLUMNS]
-
-
-def join_single_campaign(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> pd.DataFrame:
-    """Give a paid channel's blank campaign type its only campaign type in the spend.
-
-    Exports like Meta's carry no campaign type, so journeys name the channel alone;
-    when the spend has exactly one campaign type for that channel, that is the join.
-    """
-    kinds = spend.groupby("channel")["campaign_type"].unique()
-    single = {c: v[0] for c, v in kinds.items() if len(v) == 1 and v[0] != ""}
-    blank = (touchpoints["campaign_type"] == "") & touchpoints["channel"].isin(list(single))
-    if not blank.any():
-        return touchpoints
-    log.info("%d touches of %s take the channel's only campaign type in the spend", int(blank.sum()),
-             ", ".join(sorted(touchpoints.loc[blank, "channel"].unique())))
-    out = touchpoints.copy()
-    out.loc[blank, "campaign_type"] = out.loc[blank, "channel"].map(single)
-    return out
-
-
-def check_paid_channels(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> list[str]:
-    """Warn about the spend's paid units absent from the journeys; return them sorted.
-
-    Units are written ``"channel/campaign_type"``, e.g. ``"meta_ads/social"``.
-    """
-    paid = spend[["channel", "campaign_type"]].drop_duplicates()
-    seen = touchpoints[["channel", "campaign_type"]].drop_duplicates()
-    merged = paid.merge(seen, how="left", indicator=True)
-    gone = merged[merged["_merge"] == "left_only"]
-    units = sorted(f"{c}/{t}" for c, t in zip(gone["channel"], gone["campaign_type"], strict=True))
-    if units:
-        log.warning(
-            "paid units in the spend never appear in the journeys (check data.channel_map "
-            "and data.campaign_map): %s", ", ".join(units),
-        )
-    return units
-
-
-def unmatched_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, paid_channels: Sequence[str] = (),
-                    strict: bool = False) -> pd.DataFrame:
-    """Journey units on a paid channel that the spend does not have, with their touches and conversions.
-
-    A channel is paid when the spend has it or ``paid_channels`` declares it. Such a unit
-    (``google_ads/brand_search`` touches while the spend names only ``google_ads/search``)
-    would otherwise count as unpaid: an outcome of intent, absent from attribution and plan.
-
-    Parameters
-    ----------
-    touchpoints, spend : pd.DataFrame
-        Canonical frames, after :func:`join_single_campaign`.
-    paid_channels : sequence of str
-        Channels declared paid besides those in the spend.
-    strict : bool
-        Raise :class:`InputError` instead of warning (``data.strict_units=true``).
-
-    Returns
-    -------
-    pd.DataFrame
-        ``channel, campaign_type, touches, conversions``, most conversions first; empty when all match.
-    """
-    paid = set(spend["channel"]) | set(paid_channels)
-    spent = set(zip(spend["channel"], spend["campaign_type"], strict=True))
-    tp = touchpoints[touchpoints["channel"].isin(list(paid))]
-    units = tp.groupby(["channel", "campaign_type"])["converted"].agg(touches="size", conversions="sum")
-    units = units[[u not in spent for u in units.index]].reset_index()
-    units = units.sort_values(["conversions", "touches"], ascending=False, ignore_index=True)
-    if units.empty:
-        return units
-    listed = "; ".join(f"{c}/{k or '(blank)'} ({t:,} touches, {v:,} conversions)" for c, k, t, v in
-                       units[["channel", "campaign_type", "touches", "conversions"]].itertuples(index=False))
-    message = (f"journey units on paid channels have no spend, so they would count as unpaid and get no "
-               f"attribution or plan: {listed}; map them with data.campaign_map or add their spend")
-    if strict:
-        raise InputError(message)
-    log.warning("%s (data.strict_units=true makes this an error)", message)
-    return units
-
-
-def declared_paid_channels(cfg: Mapping[str, Any], touchpoints: pd.DataFrame) -> list[str]:
-    """``data.paid_channels``, snake_cased like channel names; each must occur in the journeys."""
-    raw = cfg.get("paid_channels") or []
-    if isinstance(raw, str):
-        raw = [raw]
-    names = sorted(set(snake_case(pd.Series([str(v) for v in raw], dtype=object))))
-    seen = set(touchpoints["channel"])
-    unknown = [n for n in names if n not in seen]
-    if unknown:
-        raise InputError(f"data.paid_channels names {unknown}, which no touchpoint has "
-                         f"(channels: {sorted(seen)})")
-    return names
 
 
 def load_inputs(cfg: Any) -> Inputs:
