@@ -384,3 +384,22 @@ def test_declared_paid_channels_are_checked_against_the_journeys(tmp_path):
         load_inputs({"touchpoints": str(tp), "paid_channels": ["tiktok"]})
     inputs = load_inputs({"touchpoints": str(tp), "spend": str(spend), "paid_channels": ["email"]})
     assert ("email", "") in set(zip(inputs.unmatched["channel"], inputs.unmatched["campaign_type"], strict=True))
+
+
+def test_netelixir_without_landings_generates_them_in_the_hackathon_layout(tmp_path, caplog):
+    cfg = OmegaConf.load(ROOT / "conf/data/netelixir.yaml")
+    cfg.generate = {"path": str(tmp_path / "website-landings.csv"), "pool": 3000, "seed": 0}
+    with caplog.at_level(logging.WARNING):
+        inputs = load_inputs(cfg)
+    raw = pd.read_csv(tmp_path / "website-landings.csv", keep_default_na=False)
+    assert list(raw.columns) == ["User Id", "Website Landing Time", "Is Converted", "Source", "Channel",
+                                 "Campaign Type"]
+    assert {"Google", "Meta", "Microsoft"} <= set(raw["Channel"])
+    assert (raw.loc[raw["Channel"] == "Meta", "Campaign Type"] == "").all()  # as in Meta's export
+    assert "generated" in caplog.text and "website-landings.csv" in caplog.text
+    # through the preset's mapping every paid touch joins one of the exports' nine campaign types
+    spent = set(zip(inputs.spend["channel"], inputs.spend["campaign_type"], strict=True))
+    tp = inputs.touchpoints
+    paid = tp[tp["channel"].isin(["google_ads", "meta_ads", "microsoft_ads"])]
+    assert set(zip(paid["channel"], paid["campaign_type"], strict=True)) <= spent and len(paid) > 100
+    assert inputs.unmatched.empty and tp["converted"].sum() > 0

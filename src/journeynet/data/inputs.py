@@ -380,6 +380,14 @@ def load_spend(
     return spend[SPEND_COLUMNS]
 
 
+def _touch_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`load_touchpoints` settings of a ``data`` config."""
+    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map",
+                                "timestamp_format", "dayfirst")}
+    kw["blank_channel"] = c.get("blank_channel") or "error"
+    return kw
+
+
 def load_inputs(cfg: Any) -> Inputs:
     """Load everything the ``data`` config names (a DictConfig or a dict).
 
@@ -390,18 +398,32 @@ def load_inputs(cfg: Any) -> Inputs:
     """
     from omegaconf import DictConfig, OmegaConf
 
-    c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if isinstance(cfg, DictConfig):
+        # `generate` names the run dir, which exists only inside a Hydra run: resolve it only when used
+        skip = {"generate"} if cfg.get("touchpoints") else set()
+        c = {k: None if k in skip else OmegaConf.to_container(cfg[k], resolve=True)
+             if OmegaConf.is_config(cfg[k]) else cfg[k] for k in cfg}
+    else:
+        c = dict(cfg)
     # the contract's `train.py data.touchpoints=PATH` must read files even under the default preset
     if c.get("source") == "synthetic" and not c.get("touchpoints"):
         from journeynet.causal.sample import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
-        return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth)
+        test = getattr(sim, "test_touchpoints", None)
+        if c.get("test_touchpoints"):  # a held-out file is read under the generated world too
+            test = load_touchpoints(c["test_touchpoints"], **_touch_kwargs(c))
+        return Inputs(sim.touchpoints, sim.spend, test, sim.truth)
+    if not c.get("touchpoints") and c.get("generate") and (c.get("spend") or c.get("spend_sources")):
+        from journeynet.data.landings import write_landings
+
+        g = c["generate"]
+        spend = load_spend(c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
+                           c.get("channel_map"), c.get("campaign_map"))
+        c["touchpoints"] = str(write_landings(spend, g["path"], int(g.get("pool", 60_000)), int(g.get("seed", 0))))
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
-    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map",
-                                "timestamp_format", "dayfirst")}
-    kw["blank_channel"] = c.get("blank_channel") or "error"
+    kw = _touch_kwargs(c)
     touchpoints = load_touchpoints(c["touchpoints"], **kw)
     test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
     paid = declared_paid_channels(c, touchpoints)
