@@ -85,3 +85,40 @@ def test_journeys_only_run_reports_classic_views_of_declared_paid_channels(tmp_p
             "google_ads, meta_ads") in caplog.text
     assert not (out / "response_curves.csv").exists()
     assert np.isfinite(paid["removal_effect_naive"]).all()
+
+
+def test_a_sweep_ends_naming_its_best_trial(tmp_path: Path, caplog) -> None:
+    from omegaconf import OmegaConf
+
+    from journeynet.sweep import BestTrialCallback
+
+    for trial, (auroc, size) in enumerate([(0.71, 32), (0.78, 64), (float("nan"), 128)]):
+        (tmp_path / str(trial) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(trial) / "metrics.json").write_text(json.dumps({"val_auroc": auroc}).replace("NaN", "null"))
+        (tmp_path / str(trial) / ".hydra" / "overrides.yaml").write_text(f"- model.hidden_size={size}\n")
+    config = OmegaConf.create({"optimized_metric": "val/auroc", "hydra": {"sweep": {"dir": str(tmp_path)}}})
+    with caplog.at_level("INFO", logger="journeynet.sweep"):
+        BestTrialCallback().on_multirun_end(config)
+    best = json.loads((tmp_path / "best_trial.json").read_text())
+    assert best["best"]["trial"] == "1" and best["best"]["overrides"] == ["model.hidden_size=64"]
+    assert len(best["trials"]) == 2  # the trial without a finite metric is not ranked
+    assert "sweep: best trial 1 (model.hidden_size=64): val/auroc 0.7800 of 2 trials" in caplog.text
+
+
+def test_tensorboard_hparams_carry_the_training_settings(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from journeynet.pipeline import _log_tensorboard
+
+    logged = {}
+
+    class Recorder:
+        def log_hyperparams(self, params, metrics=None):
+            logged.update(params=params, metrics=metrics)
+
+    cfg = compose_train(tmp_path, "module.optimizer.lr=0.002", "module.optimizer.weight_decay=0.05",
+                        "data.batch_size=128", "trainer.max_epochs=7")
+    _log_tensorboard([Recorder()], cfg, SimpleNamespace(metrics={"test_auc": 0.7, "verdict": "x"}), {})
+    params = logged["params"]
+    assert (params["lr"], params["weight_decay"], params["batch_size"], params["max_epochs"]) == (0.002, 0.05, 128, 7)
+    assert params["model"]["hidden_size"] == 16 and logged["metrics"] == {"final/test_auc": 0.7}

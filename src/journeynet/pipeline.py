@@ -223,14 +223,21 @@ def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
     return {k: v for k, v in figs.items() if v is not None}
 
 
+def training_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The settings a sweep compares runs by: the net, the optimizer, batch size, epochs, seed, data."""
+    optimizer = cfg.module.get("optimizer") or {}
+    return {"model": OmegaConf.to_container(cfg.model, resolve=True), "lr": optimizer.get("lr"),
+            "weight_decay": optimizer.get("weight_decay"), "batch_size": cfg.data.batch_size,
+            "max_epochs": cfg.trainer.get("max_epochs"), "seed": cfg.seed, "data_source": cfg.data.source}
+
+
 def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel, figures: dict[str, Any]) -> None:
     """Hparams with the final metrics, the baselines' metrics, and the figures."""
     flat = {k: v for k, v in trained.metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)}
     for lg in loggers:
         if not hasattr(lg, "log_hyperparams"):
             continue
-        hp = {"model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
-              "data_source": cfg.data.source}
+        hp = training_hparams(cfg)
         lg.log_hyperparams(hp, metrics={f"final/{k}": v for k, v in flat.items()})
         exp = getattr(lg, "experiment", None)
         if exp is None or not hasattr(exp, "add_figure"):
