@@ -100,10 +100,9 @@ def test_every_readme_command_composes(command: list[str], tmp_path: Path) -> No
     assert cfg.task_name == config
 
 
-@pytest.mark.slow
-def test_every_readme_command_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.chdir(tmp_path)
-    for command in readme_commands():
+def run_in_order(commands: list[list[str]], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Run ``commands`` one after another in ``tmp_path`` (the cwd), as the README lists them."""
+    for command in commands:
         if command[0] == "tensorboard":
             logdir = tmp_path / command[command.index("--logdir") + 1]
             assert list(logdir.glob("**/events.out.tfevents.*")), command
@@ -116,3 +115,29 @@ def test_every_readme_command_runs_as_written(tmp_path: Path, monkeypatch: pytes
             assert code == 2 and err.strip().endswith("use trainer=cpu"), err
             continue
         assert code == 0, f"{' '.join(command)} exited {code}: {err[-2000:]}"
+
+
+def test_the_set_up_and_every_plan_command_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """The set-up's train and plan, then each documented optimize.py line that sets a constraint.
+
+    Constraints are what can make a documented plan infeasible on the demo data; the other
+    lines run in the slow test with the rest.
+    """
+    monkeypatch.chdir(tmp_path)
+    commands = readme_commands()
+    setup = next(i for i, c in enumerate(commands) if c[:2] == ["python", "train.py"])
+    constrained = [c for c in commands[setup + 2:] if c[1:2] == ["optimize.py"]
+                   and any(k in " ".join(c) for k in ("budget.min", "budget.max", "budget.bounds", "scenario="))]
+    assert len(constrained) >= 3
+    run_in_order([*commands[setup:setup + 2], *constrained], tmp_path, capsys)
+    assert (tmp_path / "runs/demo/plan/plan.csv").exists()
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_in_order(readme_commands(), tmp_path, capsys)
+    assert list(tmp_path.glob("multirun/train/*/best_trial.json"))
+    assert (tmp_path / "outputs").exists() and list(tmp_path.glob("outputs/predict/*/predictions.csv"))
