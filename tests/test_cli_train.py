@@ -11,7 +11,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY
+from test_readme import run_entry
 
 SMALL = ["data.synthetic.pool=1500", "data.synthetic.days=28"]
 
@@ -22,29 +23,27 @@ def compose_train(tmp_path: Path, *overrides: str):
                                            *overrides])
 
 
-def test_a_value_error_is_one_line_and_its_traceback_stays_in_the_run_log(tmp_path: Path) -> None:
-    proc = run_cli("train.py", *SMALL, "data.split=foo", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert proc.stderr.strip().splitlines() == ["error: data.split must be 'customer' or 'time', got 'foo'"]
+def test_a_value_error_is_one_line_and_its_traceback_stays_in_the_run_log(tmp_path: Path, capsys) -> None:
+    assert run_entry("train.py", [*SMALL, "data.split=foo", f"hydra.run.dir={tmp_path}"]) == 2
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert out.err.strip().splitlines() == ["error: data.split must be 'customer' or 'time', got 'foo'"]
     log = (tmp_path / "train.log").read_text()
     assert "Traceback" in log and "data.split must be 'customer' or 'time'" in log
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_gpu_trainer_without_cuda_says_use_cpu(tmp_path: Path) -> None:
-    proc = run_cli("train.py", *SMALL, "trainer=gpu", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
+def test_gpu_trainer_without_cuda_says_use_cpu(tmp_path: Path, capsys) -> None:
+    assert run_entry("train.py", [*SMALL, "trainer=gpu", f"hydra.run.dir={tmp_path}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "error: trainer.accelerator=gpu needs CUDA, which this machine does not have "
         "(torch.cuda.is_available() is False): use trainer=cpu"]
 
 
-def test_resuming_with_another_hidden_size_names_the_setting(tiny_run: Path, tmp_path: Path) -> None:
+def test_resuming_with_another_hidden_size_names_the_setting(tiny_run: Path, tmp_path: Path, capsys) -> None:
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
-    proc = run_cli("train.py", *TINY, "model.hidden_size=24", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
+    assert run_entry("train.py", [*TINY, "model.hidden_size=24", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"error: ckpt_path={ckpt} was trained with model.hidden_size=16 (this run: 24): resume with the "
         "checkpoint's settings and data, or train without ckpt_path"]
     assert not (tmp_path / "metrics.json").exists()

@@ -13,6 +13,7 @@ from journeynet.data.inputs import load_touchpoints
 from journeynet.data.journeys import Vocab, build_journeys
 from journeynet.model.module import JourneyModule
 from journeynet.model.predict import predict_proba
+from test_readme import run_entry
 
 
 def test_predict_scores_a_new_file_with_the_saved_model(tiny_run: Path, tmp_path: Path) -> None:
@@ -34,8 +35,8 @@ def test_predict_scores_a_new_file_with_the_saved_model(tiny_run: Path, tmp_path
     np.testing.assert_allclose(pred["p"], expected, rtol=1e-5)
 
 
-def test_predict_without_a_model_is_one_line(tmp_path: Path) -> None:
-    proc = run_cli("predict.py", f"run_dir={tmp_path}", "data.touchpoints=x.csv", f"hydra.run.dir={tmp_path / 'p'}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
+def test_predict_without_a_model_is_one_line(tmp_path: Path, capsys) -> None:
+    args = [f"run_dir={tmp_path}", "data.touchpoints=x.csv", f"hydra.run.dir={tmp_path / 'p'}"]
+    assert run_entry("predict.py", args) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"error: run_dir={tmp_path} has no model.ckpt or vocab.json: pass a train.py run dir"]
