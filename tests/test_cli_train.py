@@ -121,3 +121,17 @@ def test_tensorboard_hparams_carry_the_training_settings(tmp_path: Path) -> None
     params = logged["params"]
     assert (params["lr"], params["weight_decay"], params["batch_size"], params["max_epochs"]) == (0.002, 0.05, 128, 7)
     assert params["model"]["hidden_size"] == 16 and logged["metrics"] == {"final/test_auc": 0.7}
+
+
+def test_map_settings_take_new_keys_with_plus_as_documented() -> None:
+    from hydra.errors import ConfigCompositionException
+
+    readme = (ROOT / "README.md").read_text()
+    assert "'+data.channel_map={Goog: google_ads}'" in readme
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["data=netelixir", "+data.channel_map={TikTok: tiktok_ads}"])
+        assert cfg.data.channel_map["TikTok"] == "tiktok_ads" and cfg.data.channel_map["Google"] == "google_ads"
+        cfg = compose("train", overrides=["data=csv", "+data.channel_map.Goog=google_ads"])
+        assert dict(cfg.data.channel_map) == {"Goog": "google_ads"}
+        with pytest.raises(ConfigCompositionException, match=r"\+data\.channel_map"):
+            compose("train", overrides=["data=csv", "data.channel_map={Goog: google_ads}"])
