@@ -48,7 +48,8 @@ def run_training(cfg: DictConfig) -> float:
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
         table, extras = attribute(cfg, inputs, trained)
-        figures = make_figures(trained, table)
+        checks = (extras["checks_table"], extras["checks"]) if "checks" in extras else None
+        figures = make_figures(trained, table, checks)
         write_outputs(stage, cfg, inputs, trained, table, extras, figures)
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
@@ -184,7 +185,7 @@ def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
                                                  paid["attributed_conversions"].fillna(0.0), strict=True)}
 
 
-def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
+def make_figures(trained: TrainedModel, table: pd.DataFrame, checks: tuple | None = None) -> dict[str, Any]:
     """The run's figures by TensorBoard tag (attention by position, PR curves, opener/closer)."""
     from journeynet.model.predict import attention_by_position
     from journeynet.plots import plot_attention_by_position, plot_opener_closer, plot_pr_curves
@@ -197,6 +198,10 @@ def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
                                            **{k: (y, v) for k, v in trained.baseline_p.items()}}),
         "attribution/opener_closer": plot_opener_closer(table),
     }
+    if checks is not None:
+        from journeynet.attribution.figures import plot_model_checks
+
+        figs["attribution/model_checks"] = plot_model_checks(*checks)
     return {k: v for k, v in figs.items() if v is not None}
 
 
