@@ -46,6 +46,9 @@ TARGETING = {
     "harmful": [0.4, 0.8, 1.0, 1.0, 1.0, 1.0, 0.0],
 }
 
+# Impressions without a visit per visit, by role: they tire the customer (fatigue) but move nothing.
+FREQUENCY = {"opener": 20.0, "closer": 3.0, "mixed": 8.0, "brand": 1.0, "harmful": 10.0}
+
 # Per intent level 0..5: probability a touch moves the customer one and two levels up,
 # one level down, out of market, or converts them on the spot.
 _OPEN_UP1 = np.array([0.22, 0.16, 0.10, 0.05, 0.02, 0.0])

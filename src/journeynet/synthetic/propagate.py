@@ -2,21 +2,22 @@
 
 One day of the world, for a customer of segment ``k`` at level ``l`` with fatigue ``f``:
 
-1. each paid unit ``u`` touches with probability ``rho[u, l] * (1 - exp(-s / reach_k[u]))``
-   (independent draws, set by the start-of-day level); unpaid channels touch with
-   ``unpaid[c, l]`` and cause nothing;
+1. each paid unit ``u`` touches (a recorded visit) with probability
+   ``rho[u, l] * (1 - exp(-s / reach_k[u]))``, or else shows an impression without a visit
+   with ``impress[u, l] * (1 - exp(-s / reach_k[u]))`` (independent draws per unit, set by
+   the start-of-day level); unpaid channels touch with ``unpaid[c, l]`` and cause nothing;
 2. the touches act in unit order through ``move[u, f]``: up, down, out of market, or a
    conversion on that touch (later touches of a converted customer do nothing);
 3. a customer not converted by a touch converts with ``hazard[k, l] * demand[d]``; that
    session is captured by a paid unit with :meth:`World.capture_prob`, else it is an
    unpaid session (capture moves credit, never conversions);
 4. buyers go to the post-purchase level; the others drift through :meth:`World.drift`;
-5. fatigue rises one level after a day with a paid touch and otherwise falls one level
-   with probability ``fatigue_decay``.
+5. fatigue rises one level after a day with a paid touch or impression and otherwise
+   falls one level with probability ``fatigue_decay``.
 
 Customers are independent given spend, so the expected number in each (segment, level,
 fatigue) cell evolves linearly: :func:`propagate` pushes the pool forward exactly.
-Within a day the state is (level, touched today) or converted-by-touch: ``W = 2 L + 1``.
+Within a day the state is (level, exposed today) or converted-by-touch: ``W = 2 L + 1``.
 """
 
 from __future__ import annotations
@@ -74,15 +75,28 @@ def day_rows(world: World, spend: np.ndarray, convert_off: np.ndarray | None = N
     n_l, n_f = N_LEVELS, world.n_fatigue
     mats = unit_matrices(world, convert_off)
     p = world.touch_prob(spend)  # (B, T, U, L)
+    imp = world.impression_prob(spend)  # (B, T, U, L)
     rows = np.zeros((*spend.shape[:2], n_l, n_f, 2 * n_l + 1))
     rows[:, :, np.arange(n_l), :, np.arange(n_l)] = 1.0
     for u in range(world.n_units):
         pu = p[:, :, u, :, None, None]  # (B, T, L, 1, 1): the start level sets the probability
+        iu = imp[:, :, u, :, None, None]
         if not np.any(pu):
             continue
         moved = np.stack([rows[:, :, :, f] @ mats[u, f] for f in range(n_f)], axis=3)
         rows = rows + pu * (moved - rows)
+        if np.any(iu):
+            rows = rows + iu * (exposed(rows) - rows)
     return rows
+
+
+def exposed(rows: np.ndarray) -> np.ndarray:
+    """Within-day state ``(..., W)`` with the exposed-today flag set (an impression: no move)."""
+    n_l = (rows.shape[-1] - 1) // 2
+    out = np.zeros_like(rows)
+    out[..., n_l:2 * n_l] = rows[..., :n_l] + rows[..., n_l:2 * n_l]
+    out[..., 2 * n_l] = rows[..., 2 * n_l]
+    return out
 
 
 def end_of_day(world: World) -> np.ndarray:

@@ -49,6 +49,7 @@ def sample_events(world: World, spend: np.ndarray, rng: np.random.Generator) -> 
     fatigue = np.zeros(n, dtype=np.int64)
     n_f, n_u, n_c = world.n_fatigue, world.n_units, world.unpaid.shape[0]
     p_touch = world.touch_prob(spend)  # (T, U, L)
+    p_exposed = p_touch + world.impression_prob(spend)  # a draw below this and above p_touch: impression only
     cum_move = np.cumsum(world.move, axis=-1)  # (U, F, L, L+1)
     cum_drift = np.cumsum(world.drift(), axis=-1)  # (T, K, L, L)
     capture = world.capture_prob(spend)  # (T, U)
@@ -62,8 +63,10 @@ def sample_events(world: World, spend: np.ndarray, rng: np.random.Generator) -> 
         for u in range(n_u):
             if not p_touch[d, u].any():
                 continue
-            who = np.flatnonzero(rng.random(n) < p_touch[d, u, start])
+            draw = rng.random(n)
+            who = np.flatnonzero(draw < p_touch[d, u, start])
             touched_any[who] = True
+            touched_any[(draw >= p_touch[d, u, start]) & (draw < p_exposed[d, u, start])] = True
             moving = who[~converted[who]]
             new = _draw(rng, cum_move[u, fatigue[moving], level[moving]])
             level[moving[new < N_LEVELS]] = new[new < N_LEVELS]

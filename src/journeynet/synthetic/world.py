@@ -32,6 +32,7 @@ from journeynet.synthetic.catalog import (
     TARGETING,
     UNPAID,
     UNPAID_RATES,
+    FREQUENCY,
     role_moves,
 )
 from journeynet.synthetic.config import SimConfig
@@ -56,7 +57,8 @@ class World:
 
     pool: float
     pi0: np.ndarray  # (K, L) day-0 distribution over segment and level (fatigue 0)
-    rho: np.ndarray  # (U, L) daily touch probability at full reach
+    rho: np.ndarray  # (U, L) daily touch (visit) probability at full reach
+    impress: np.ndarray  # (U, L) daily probability of an impression without a visit, at full reach
     reach_k: np.ndarray  # (U,) reach is 1 - exp(-spend / reach_k)
     move: np.ndarray  # (U, F, L, L+1) level after a touch, last column converts
     hazard: np.ndarray  # (K, L) daily baseline conversion hazard at demand 1
@@ -91,6 +93,11 @@ class World:
         """Daily touch probability per unit and level, ``(..., U, L)``, for spend ``(..., U)``."""
         s = np.maximum(np.asarray(spend, dtype=float), 0.0)
         return self.rho * (1.0 - np.exp(-s / self.reach_k))[..., None]
+
+    def impression_prob(self, spend: np.ndarray) -> np.ndarray:
+        """Daily probability of an impression without a visit, ``(..., U, L)`` (it only tires)."""
+        s = np.maximum(np.asarray(spend, dtype=float), 0.0)
+        return self.impress * (1.0 - np.exp(-s / self.reach_k))[..., None]
 
     def capture_prob(self, spend: np.ndarray) -> np.ndarray:
         """Probability that a baseline conversion lands in each unit's session, ``(..., U)``.
@@ -157,10 +164,14 @@ def build_world(cfg: SimConfig) -> World:
     hazard = np.stack([HAZARD, 0.5 * HAZARD])
     fixed, by_demand = _drift_parts(cfg)
     capture = np.array([min(s.capture * cfg.capture_scale, 0.95) if cfg.capture else 0.0 for s in specs.values()])
+    rho = np.array([s.reach * np.asarray(TARGETING[s.role]) for s in specs.values()])
+    # impressions only matter through fatigue; without it they are left out of the world
+    freq = np.array([FREQUENCY[s.role] if cfg.fatigue else 0.0 for s in specs.values()])
     return World(
         pool=float(cfg.pool),
         pi0=pi0,
-        rho=np.array([s.reach * np.asarray(TARGETING[s.role]) for s in specs.values()]),
+        rho=rho,
+        impress=np.minimum(freq[:, None] * rho, 0.9 - rho),
         reach_k=np.array([s.half for s in specs.values()]) * level,
         move=np.stack(moves),
         hazard=hazard,
