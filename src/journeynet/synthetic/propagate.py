@@ -84,9 +84,8 @@ def day_rows(world: World, spend: np.ndarray, convert_off: np.ndarray | None = N
         if not np.any(pu):
             continue
         moved = np.stack([rows[:, :, :, f] @ mats[u, f] for f in range(n_f)], axis=3)
-        rows = rows + pu * (moved - rows)
-        if np.any(iu):
-            rows = rows + iu * (exposed(rows) - rows)
+        # a touch with probability pu, else an impression with probability iu: exclusive outcomes
+        rows = rows + pu * (moved - rows) + (iu * (exposed(rows) - rows) if np.any(iu) else 0.0)
     return rows
 
 
@@ -167,9 +166,13 @@ def propagate(world: World, spend: np.ndarray, convert_off: np.ndarray | None = 
         raise ValueError(f"spend has {spend.shape[-1]} units, the world has {world.n_units}")
     if spend.shape[1] not in (1, world.days):
         raise ValueError(f"spend covers {spend.shape[1]} days, the world has {world.days} (or 1 for a constant plan)")
-    rows = day_rows(world, spend, convert_off)  # (B, T or 1, L, F, W)
+    return run_rows(world, day_rows(world, spend, convert_off))
+
+
+def run_rows(world: World, rows: np.ndarray) -> Propagation:
+    """Push the pool through the days given each plan's within-day rows ``(B, T or 1, L, F, W)``."""
     ends = end_of_day(world)  # (T, K, F, W, N)
-    n_b, n_t = spend.shape[0], world.days
+    n_b, n_t = rows.shape[0], world.days
     n_cells = N_LEVELS * world.n_fatigue
     mass = np.broadcast_to(initial_mass(world), (n_b, *world.pi0.shape, world.n_fatigue)).copy()
     touch, base = np.empty((n_b, n_t)), np.empty((n_b, n_t))

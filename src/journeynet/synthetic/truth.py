@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from journeynet.synthetic.propagate import propagate
+from journeynet.synthetic.variants import Variant, variant_outcomes
 from journeynet.synthetic.world import World
 
 SPEND_MULTIPLES = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -41,19 +42,14 @@ def removal_effects(world: World, spend: np.ndarray) -> pd.DataFrame:
     effect is negative, never clipped.
     """
     n_u = world.n_units
-    plans = np.repeat(spend[None], n_u + 1, axis=0)
-    for u in range(n_u):
-        plans[u + 1, :, u] = 0.0
-    run = propagate(world, plans)
-    total = run.conversions.sum(axis=1)
-    factual = total[0]
-    captured = (run.baseline[0][:, None] * world.capture_prob(spend)).sum(axis=0)
+    factual_run = propagate(world, spend)
+    factual = factual_run.conversions.sum()
+    variants = [Variant(u, 0.0) for u in range(n_u)] + [Variant(u, 1.0, convert_off=True) for u in range(n_u)]
+    total = variant_outcomes(world, spend, variants).conversions.sum(axis=1)
+    captured = (factual_run.baseline[0][:, None] * world.capture_prob(spend)).sum(axis=0)
     rows = []
     for u, (channel, campaign) in enumerate(world.units):
-        effect = factual - total[u + 1]
-        off = np.zeros(n_u, dtype=bool)
-        off[u] = True
-        closer = factual - propagate(world, spend, convert_off=off).conversions.sum()
+        effect, closer = factual - total[u], factual - total[n_u + u]
         rows.append((channel, campaign, world.roles[u], effect, 0.0, effect - closer, closer, captured[u]))
     df = pd.DataFrame(rows, columns=["channel", "campaign_type", "role", "effect", "effect_se",
                                      "opener_effect_true", "closer_effect_true", "captured_conversions"])
@@ -79,15 +75,13 @@ def response_points(world: World, spend: np.ndarray, multiples: tuple[float, ...
     0 at multiple 0 and the unit's removal effect per day at multiple 1.
     """
     days = spend.shape[0]
+    scales = (0.0, *multiples)
+    variants = [Variant(u, m) for u in range(world.n_units) for m in scales]
+    total = variant_outcomes(world, spend, variants).conversions.sum(axis=1).reshape(world.n_units, len(scales))
     rows = []
     for u, (channel, campaign) in enumerate(world.units):
-        scales = np.array([0.0, *multiples])
-        plans = np.repeat(spend[None], scales.size, axis=0)
-        plans[:, :, u] *= scales[:, None]
-        total = propagate(world, plans).conversions.sum(axis=1)
-        base = total[0]
-        for m, tot in zip(multiples, total[1:], strict=True):
-            rows.append((channel, campaign, m, float(spend[:, u].mean() * m), float((tot - base) / days)))
+        for m, tot in zip(multiples, total[u, 1:], strict=True):
+            rows.append((channel, campaign, m, float(spend[:, u].mean() * m), float((tot - total[u, 0]) / days)))
     return pd.DataFrame(rows, columns=["channel", "campaign_type", "spend_multiple", "daily_spend",
                                        "expected_conversions"])
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from journeynet.synthetic.catalog import (
     CATALOGS,
+    FREQUENCY,
     N_LEVELS,
     OUT,
     POST,
@@ -32,7 +33,6 @@ from journeynet.synthetic.catalog import (
     TARGETING,
     UNPAID,
     UNPAID_RATES,
-    FREQUENCY,
     role_moves,
 )
 from journeynet.synthetic.config import SimConfig
