@@ -55,7 +55,7 @@ _OPEN_UP1 = np.array([0.22, 0.16, 0.10, 0.05, 0.02, 0.0])
 _OPEN_UP2 = np.array([0.06, 0.04, 0.02, 0.0, 0.0, 0.0])
 _CLOSE_UP1 = np.array([0.0, 0.01, 0.03, 0.05, 0.06, 0.0])
 _CLOSE_CONV = np.array([0.0, 0.0, 0.01, 0.05, 0.15, 0.35])
-_BRAND_CONV = np.array([0.0, 0.0, 0.0, 0.0, 0.004, 0.008])
+_BRAND_CONV = np.array([0.0, 0.0, 0.0, 0.0, 0.02, 0.04])
 _HARM_OUT = np.array([0.0, 0.08, 0.08, 0.08, 0.08, 0.08])
 _HARM_DOWN = np.array([0.0, 0.0, 0.12, 0.12, 0.12, 0.12])
 _WEAK_CONV = np.array([0.0, 0.0, 0.0, 0.002, 0.005, 0.01])
@@ -144,13 +144,13 @@ CATALOGS: dict[str, dict[tuple[str, str], UnitSpec]] = {
     # A retailer with a holiday season: openers that tire, brand and PMax capture, and a
     # retargeting campaign that drives customers away.
     "holiday_retailer": {
-        (G, "brand_search"): UnitSpec("brand", 600.0, 0.08, 0.8, capture=0.6, volatility=0.25),
+        (G, "brand_search"): UnitSpec("brand", 600.0, 0.08, 0.8, capture=0.45, volatility=0.25),
         (G, "display_network"): UnitSpec("opener", 300.0, 0.004, 1.0, volatility=0.5),
         (G, "performance_max"): UnitSpec("mixed", 2500.0, 0.004, 1.2, capture=0.25, volatility=0.35),
         (G, "search_network"): UnitSpec("closer", 1200.0, 0.03, 0.9, volatility=0.45),
         (G, "youtube"): UnitSpec("opener", 600.0, 0.006, 1.0, volatility=0.5),
         (M, "advantage_plus"): UnitSpec("opener", 1500.0, 0.008, 1.1, volatility=0.3),
-        (M, "retargeting"): UnitSpec("harmful", 500.0, 0.02, 1.0, volatility=0.35),
+        (M, "retargeting"): UnitSpec("harmful", 500.0, 0.01, 1.0, volatility=0.35),
         (MS, "search_content"): UnitSpec("closer", 500.0, 0.02, 1.0, volatility=0.3),
     },
     # Fifteen units on six platforms, with an interstitial campaign that harms.
@@ -166,7 +166,7 @@ CATALOGS: dict[str, dict[tuple[str, str], UnitSpec]] = {
         (MS, "search_content"): UnitSpec("closer", 500.0, 0.018, 1.0, volatility=0.3),
         (MS, "shopping"): UnitSpec("closer", 250.0, 0.01, 1.0, volatility=0.45),
         ("tiktok_ads", "in_feed"): UnitSpec("opener", 700.0, 0.006, 1.0, volatility=0.45),
-        ("tiktok_ads", "interstitial"): UnitSpec("harmful", 300.0, 0.015, 1.0, volatility=0.4),
+        ("tiktok_ads", "interstitial"): UnitSpec("harmful", 300.0, 0.008, 1.0, volatility=0.4),
         ("pinterest_ads", "promoted_pins"): UnitSpec("opener", 250.0, 0.003, 1.0, volatility=0.4),
         ("amazon_ads", "dsp"): UnitSpec("opener", 400.0, 0.004, 1.0, volatility=0.4),
         ("amazon_ads", "sponsored_products"): UnitSpec("closer", 600.0, 0.015, 1.0, volatility=0.35),
