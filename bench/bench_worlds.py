@@ -50,6 +50,7 @@ def preset_config(name: str, pool: int | None, seed: int) -> SimConfig:
 
 
 def run(name: str, cfg: SimConfig) -> dict:
+    c0 = time.process_time()
     t0 = time.perf_counter()
     world = build_world(cfg)
     rng = np.random.default_rng(cfg.seed)
@@ -57,9 +58,9 @@ def run(name: str, cfg: SimConfig) -> dict:
     events = sample_events(world, spend, rng)
     tp = touchpoints_frame(events, world.units, world.unpaid_channels, cfg.start, rng)
     spend_df = spend_frame(spend, world.units, events, cfg.start, cfg.reported_window_days)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     truth = ground_truth(world, spend, tp, cfg.to_dict())
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     vocab = Vocab.fit(tp, spend_df)
     journeys = build_journeys(tp, vocab, lookback_days=30)
     classic = classic_credit(journeys, len(vocab.units), half_life_days=7.0)
@@ -76,6 +77,7 @@ def run(name: str, cfg: SimConfig) -> dict:
     row = {
         "preset": name, "units": world.n_units, "touchpoints": len(tp), "customers": tp["customer_id"].nunique(),
         "conversions": int(tp["converted"].sum()), "generate_s": t1 - t0, "truth_s": t2 - t1,
+        "generate_cpu_s": c1 - c0, "truth_cpu_s": c2 - c1,
         "paid_incremental": units["effect"].clip(lower=0).sum() / truth["expected_conversions"],
         "captured_of_baseline": units["captured_conversions"].sum()
         / max(truth["expected_conversions"] - units["closer_effect_true"].clip(lower=0).sum(), 1.0),
@@ -96,8 +98,18 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--presets", nargs="*", default=list(PRESETS))
+    ap.add_argument("--reference", action="store_true",
+                    help="also time the engine-family sampler (journeynet.causal.sample) at the same pool")
     args = ap.parse_args()
     print(f"cores {os.cpu_count()}, load {os.getloadavg()}")
+    if args.reference:
+        from journeynet.causal.sample import SimConfig as EngineConfig
+        from journeynet.causal.sample import simulate as engine_simulate
+
+        c0, t0 = time.process_time(), time.perf_counter()
+        ref = engine_simulate(EngineConfig(pool=args.pool or 60_000, seed=args.seed))
+        print(f"reference causal.sample.simulate: {len(ref.touchpoints)} touchpoints, frames and truth in "
+              f"{time.perf_counter() - t0:.2f} s wall, {time.process_time() - c0:.2f} s CPU", flush=True)
     rows = []
     for name in args.presets:
         row = run(name, preset_config(name, args.pool, args.seed))
@@ -105,7 +117,7 @@ def main() -> None:
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
                                       if k != "preset"), flush=True)
     df = pd.DataFrame(rows)
-    cols = ["preset", "units", "touchpoints", "conversions", "generate_s", "truth_s", "paid_incremental",
+    cols = ["preset", "units", "touchpoints", "conversions", "generate_cpu_s", "truth_cpu_s", "paid_incremental",
             "tv_last_touch", "tv_first_touch", "tv_linear", "tv_time_decay", "tv_position_based", "tv_markov",
             "opt_vs_mix", "opt_vs_equal"]
     table = df[cols].round(3).astype(str)

@@ -88,3 +88,10 @@ def test_issue_worlds_hold_a_harmful_unit(name: str, unit: str) -> None:
     assert harmful["role"] == "harmful" and harmful["effect"] < 0
     if name == "many_units":
         assert len(units) == 15 and units["channel"].nunique() == 6
+
+
+def test_data_config_lists_every_simconfig_field() -> None:
+    from dataclasses import fields
+
+    listed = set(OmegaConf.load(ROOT / "conf/data/synthetic.yaml").synthetic)
+    assert listed == {f.name for f in fields(SimConfig)}

@@ -41,6 +41,11 @@ class DayObs:
                    np.zeros(n, np.int64))
 
 
+def _moved(m: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """Customers ``(n, K, F, L)`` after one touch ``move`` ``(F, L, L+1)``: levels and conversion."""
+    return (m[..., None, :] @ move)[..., 0, :]
+
+
 class DayModel:
     """The world's per-day quantities under a spend history, for filtering."""
 
@@ -71,17 +76,20 @@ class DayModel:
         start = alpha.transpose(0, 1, 3, 2)  # (n, K, F, L)
         m0, m1, m_a = start * w0[:, None, None], start * w1[:, None, None], start * w_a[:, None, None]
         conv_a = np.zeros(m1.shape[:3])
+        any_a = a_ok.any()
         for u in range(w.n_units):
-            t_u = touched[:, u]
-            is_v = a_ok & (code == u)
-            if t_u.any():
-                moved = np.einsum("nkfl,flm->nkfm", m1, w.move[u])
-                m1 = np.where(t_u[:, None, None, None], moved[..., :n_l], m1)
-            if (t_u | is_v).any():
-                moved = np.einsum("nkfl,flm->nkfm", m_a, w.move[u])
-                conv_a += np.where(is_v[:, None, None], moved[..., n_l], 0.0)
-                keep = (t_u & ~is_v & (u < code))[:, None, None, None]
-                m_a = np.where(keep, moved[..., :n_l], np.where(is_v[:, None, None, None], 0.0, m_a))
+            t_u = np.flatnonzero(touched[:, u])
+            if t_u.size:
+                m1[t_u] = _moved(m1[t_u], w.move[u])[..., :n_l]
+            if not any_a:
+                continue
+            is_v = np.flatnonzero(a_ok & (code == u))
+            if is_v.size:
+                conv_a[is_v] += _moved(m_a[is_v], w.move[u])[..., n_l]
+                m_a[is_v] = 0.0
+            go = np.flatnonzero(touched[:, u] & a_ok & (u < code))
+            if go.size:
+                m_a[go] = _moved(m_a[go], w.move[u])[..., :n_l]
         h = w.hazard * w.demand[d]  # (K, L)
         channel = np.minimum(obs.code, w.session.size - 1)  # the channel of a converting unpaid row
         session = np.where(kind == PAID_CONV, self.capture[d][code],

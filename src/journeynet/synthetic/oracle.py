@@ -47,29 +47,31 @@ def likelihoods(world: World, spend: np.ndarray, hist: Histories) -> tuple[np.nd
     n_e, n_s = hist.first_day.size, int(np.prod(world.pi0.shape)) * world.n_fatigue
     shape = (*world.pi0.shape, world.n_fatigue)
     prior = model.prior(int(hist.final_day.max()) if n_e else 0)
-    alpha, beta, l1 = np.zeros((n_e, n_s)), np.zeros((n_e, n_s)), np.zeros(n_e)
+    alpha, beta, l1, l0 = np.zeros((n_e, n_s)), np.zeros((n_e, n_s)), np.zeros(n_e), np.zeros(n_e)
     order = np.argsort(hist.event_day, kind="stable")
     bounds = np.searchsorted(hist.event_day[order], np.arange(world.days + 1))
     for d in range(int(hist.close_day.max()) + 1 if n_e else 0):
+        # every row takes the silent step (one dense product); rows with an observed day are then
+        # redone from their start-of-day state; rows not started or already final are not read
         alpha[hist.first_day == d] = prior[d] if d < len(prior) else 0.0
         busy = order[bounds[d]:bounds[d + 1]]
         seq = hist.event_seq[busy]
-        if seq.size:
-            nxt = model.step(d, alpha[seq].reshape(-1, *shape), hist.events.take(busy)).reshape(seq.size, n_s)
-            alpha[seq] = _normalized(nxt)
-        silent = (hist.first_day <= d) & (d < hist.final_day)
-        silent[seq] = False
-        if silent.any():
-            alpha[silent] = _normalized(alpha[silent] @ model.silent_matrix(d))
         final = np.flatnonzero(hist.final_day == d)
+        start_busy, start_final = alpha[seq].reshape(-1, *shape), alpha[final].reshape(-1, *shape)
+        silent = model.silent_matrix(d)
+        alpha = alpha @ silent
+        if seq.size:
+            alpha[seq] = model.step(d, start_busy, hist.events.take(busy)).reshape(seq.size, n_s)
+        alpha = _normalized(alpha)
+        waiting = hist.final_day < d
+        if waiting.any():
+            beta = np.where(waiting[:, None], beta @ silent, beta)
         if final.size:
-            a = alpha[final].reshape(-1, *shape)
-            l1[final] = model.step(d, a, hist.final_h1.take(final)).reshape(final.size, n_s).sum(axis=1)
-            beta[final] = model.step(d, a, hist.final_h0.take(final)).reshape(final.size, n_s)
-        after = (hist.final_day < d) & (d <= hist.close_day)
-        if after.any():
-            beta[after] = beta[after] @ model.silent_matrix(d)
-    return l1, beta.sum(axis=1)
+            l1[final] = model.step(d, start_final, hist.final_h1.take(final)).reshape(final.size, n_s).sum(axis=1)
+            beta[final] = model.step(d, start_final, hist.final_h0.take(final)).reshape(final.size, n_s)
+        closing = hist.close_day == d
+        l0[closing] = beta[closing].sum(axis=1)
+    return l1, l0
 
 
 def _normalized(a: np.ndarray) -> np.ndarray:

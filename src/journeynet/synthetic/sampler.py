@@ -53,6 +53,7 @@ def sample_events(world: World, spend: np.ndarray, rng: np.random.Generator) -> 
     cum_move = np.cumsum(world.move, axis=-1)  # (U, F, L, L+1)
     cum_drift = np.cumsum(world.drift(), axis=-1)  # (T, K, L, L)
     capture = world.capture_prob(spend)  # (T, U)
+    tiring = n_f > 1  # fatigue is tracked only when the world has it
     ev = _Events()
     for d in range(spend.shape[0]):
         start = level.copy()
@@ -63,10 +64,11 @@ def sample_events(world: World, spend: np.ndarray, rng: np.random.Generator) -> 
         for u in range(n_u):
             if not p_touch[d, u].any():
                 continue
-            draw = rng.random(n)
-            who = np.flatnonzero(draw < p_touch[d, u, start])
+            draw, p_u = rng.random(n), p_touch[d, u][start]
+            who = np.flatnonzero(draw < p_u)
             touched_any[who] = True
-            touched_any[(draw >= p_touch[d, u, start]) & (draw < p_exposed[d, u, start])] = True
+            if tiring:
+                touched_any[(draw >= p_u) & (draw < p_exposed[d, u][start])] = True
             moving = who[~converted[who]]
             new = _draw(rng, cum_move[u, fatigue[moving], level[moving]])
             level[moving[new < N_LEVELS]] = new[new < N_LEVELS]
@@ -87,8 +89,9 @@ def sample_events(world: World, spend: np.ndarray, rng: np.random.Generator) -> 
         stay = np.flatnonzero(~converted)
         level[stay] = _draw(rng, cum_drift[d, seg[stay], level[stay]])
         level[converted] = POST
-        up = touched_any
-        fatigue[up] = np.minimum(fatigue[up] + 1, n_f - 1)
-        down = ~up & (fatigue > 0) & (rng.random(n) < world.fatigue_decay)
-        fatigue[down] -= 1
+        if tiring:
+            up = touched_any
+            fatigue[up] = np.minimum(fatigue[up] + 1, n_f - 1)
+            down = ~up & (fatigue > 0) & (rng.random(n) < world.fatigue_decay)
+            fatigue[down] -= 1
     return ev.arrays()
