@@ -87,13 +87,11 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
 
 def best_achievable(inputs: Any, trained: TrainedModel, lookback_days: float) -> dict[str, float]:
     """Metrics of the generator's true journey probabilities on the same test journeys."""
-    from journeynet.causal.funnel import FunnelParams
-    from journeynet.causal.posterior import journey_probabilities
     from journeynet.model.baselines import binary_metrics
+    from journeynet.synthetic.oracle import journey_probabilities
 
-    params = FunnelParams.from_dict(inputs.truth["params"])
     idx = trained.splits["test"]
-    p = journey_probabilities(params, inputs.touchpoints, inputs.spend, trained.journeys, idx, lookback_days)
+    p = journey_probabilities(inputs.truth, inputs.touchpoints, inputs.spend, trained.journeys, idx, lookback_days)
     best = binary_metrics(trained.journeys.label[idx].astype(int), p)
     out = {f"best_achievable_{k}": v for k, v in best.items()}
     out["auc_gap_to_best"] = best["auc"] - trained.metrics["test_auc"]
