@@ -28,7 +28,7 @@ from journeynet.causal.interventions import channel_effects, response_points
 from journeynet.data.inputs import load_inputs
 from journeynet.model.training import TrainedModel, make_journeys, train_model
 from journeynet.outputs import OutputStage
-from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.response import curves_frame, fit_curves, revenue_per_conversion
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         daily = daily_units(inputs.touchpoints, inputs.spend, table)
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
-        stage.write_csv("response_curves.csv", curves_frame(fits))
+        revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
+        stage.write_csv("response_curves.csv", curves_frame(fits, revenue))
     elif inputs.spend is not None:
         log.warning("response curves need the funnel's effects (attribution.engine=funnel); "
                     "response_curves.csv not written")
