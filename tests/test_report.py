@@ -70,7 +70,8 @@ def parse(html: str) -> Collect:
     return p
 
 
-def run_report(tmp_path: Path, *overrides: str, units: dict | None = None, **run_kw) -> tuple[Path, dict, pd.DataFrame, str]:
+def run_report(tmp_path: Path, *overrides: str, units: dict | None = None,
+               **run_kw) -> tuple[Path, dict, pd.DataFrame, str]:
     run = write_run(tmp_path / "run", units, **run_kw)
     out = tmp_path / "out"
     run_optimize(optimize_cfg(run, out, *overrides))
