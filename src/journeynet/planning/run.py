@@ -243,10 +243,11 @@ def _log_result(summary: dict[str, Any], table: pd.DataFrame, what: str, out_dir
 
 
 def _plan_figures(stage: OutputStage, problem: Any, table: pd.DataFrame, run: TrainRun,
-                  bands: dict[Unit, list]) -> dict[str, Any]:
+                  bands: dict[Unit, list]) -> dict[str, Path]:
+    """Write the plan's PNGs; return their final paths by TensorBoard tag."""
     from journeynet.planning.plots import plot_plan_vs_current, plot_response_curves
 
-    h = problem.horizon_days
+    h, out_dir = problem.horizon_days, stage.run_dir
     keyed = table.set_index(["channel", "campaign_type"])
     spend_max = run.curves.set_index(["channel", "campaign_type"])["spend_max"].to_dict()
     fig = plot_response_curves(run.hill_curves(), (keyed["current_scaled_spend"] / h).to_dict(),
@@ -254,10 +255,14 @@ def _plan_figures(stage: OutputStage, problem: Any, table: pd.DataFrame, run: Tr
     fig.savefig(stage.path_for("response_curves.png"), dpi=110, bbox_inches="tight")
     fig2 = plot_plan_vs_current(table.assign(current_spend=table["current_scaled_spend"]))
     fig2.savefig(stage.path_for("plan_vs_current.png"), dpi=110, bbox_inches="tight")
-    return {"plan/response_curves": fig, "plan/plan_vs_current": fig2}
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    plt.close(fig2)
+    return {f"plan/{n}": out_dir / f"{n}.png" for n in ("response_curves", "plan_vs_current")}
 
 
-def _tensorboard(run: TrainRun, out_dir: Path, figs: dict[str, Any], summary: dict[str, Any]) -> None:
+def _tensorboard(run: TrainRun, out_dir: Path, figs: dict[str, Path], summary: dict[str, Any]) -> None:
     """Events go beside the train run's own (``<run_dir>/tensorboard/optimize``), so one logdir shows both."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -268,8 +273,10 @@ def _tensorboard(run: TrainRun, out_dir: Path, figs: dict[str, Any], summary: di
         log.warning("%s is not writable; TensorBoard events go to %s instead", log_dir, out_dir / "tensorboard")
         log_dir = out_dir / "tensorboard"
     with SummaryWriter(log_dir=str(log_dir)) as tb:
-        for tag, fig in figs.items():
-            tb.add_figure(tag, fig, close=True)
+        for tag, png in figs.items():  # the saved PNGs: drawing the figures again costs seconds
+            from matplotlib.image import imread
+
+            tb.add_image(tag, imread(png)[..., :3], dataformats="HWC")
         tb.add_scalar("plan/expected_conversions", float(summary["expected_conversions"]))
         tb.add_scalar("plan/current_scaled_conversions", float(summary["current_scaled_expected_conversions"]))
         if summary.get("uplift") is not None and math.isfinite(summary["uplift"]):
