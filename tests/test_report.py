@@ -200,3 +200,18 @@ def test_corrupt_run_file_names_the_file_and_writes_nothing(tmp_path: Path, name
         run_optimize(optimize_cfg(run, out))
     assert "\n" not in str(err.value) and name in str(err.value)
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_plan_that_does_not_beat_the_current_mix_says_so_in_words(tmp_path: Path) -> None:
+    # the current mix is near-optimal and spends almost nothing on two worthless channels; the 10% channel
+    # floors force money onto them, so the plan must lose to the current mix scaled to the same budget
+    units = {("google_ads", "search"): (40.0, 1500.0, 0.8, 2500.0, 100.0),
+             ("google_ads", "shopping"): (40.0, 1500.0, 0.8, 2500.0, 100.0),
+             ("meta_ads", "social"): (0.01, 700.0, 0.7, 30.0, 100.0),
+             ("microsoft_ads", "search"): (0.01, 400.0, 0.85, 30.0, 100.0)}
+    out, summary, plan, html = run_report(tmp_path, units=units)
+    assert summary["improves_on_current"] is False and summary["uplift"] < 0
+    assert summary["sentence"].startswith("The plan does not beat the current mix scaled to the same budget")
+    assert summary["sentence"] in " ".join(parse(html).text)
+    prices = {p["constraint"]: p for p in summary["price_of_constraints"]}
+    assert prices["channel floor"]["gain"] > -summary["uplift"] * summary["current_scaled_expected_conversions"] * 0.5
