@@ -64,12 +64,12 @@ def write_run(path: Path, units: dict | None = None, *, draws: int = 0, checks: 
         rows = []
         for series in ["total", *names]:
             obs = rng.poisson(20 if series == "total" else 5, days).astype(float)
-            period = np.where(np.arange(days) >= days - 10, "holdout", np.where(np.arange(days) % 20 < 3, "dark",
-                                                                                 "normal"))
+            period = np.where(np.arange(days) % 20 < 3, "dark", "normal")
             rows.append(pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "series": series, "observed": obs,
                                       "predicted": obs.mean(), "predicted_low": obs.mean() * 0.7,
                                       "predicted_high": obs.mean() * 1.3, "period": period}))
-        pd.concat(rows).to_csv(path / "model_checks.csv", index=False)
+        held = rows[0].iloc[-10:].assign(period="holdout")  # the backtest repeats the total's last days
+        pd.concat([*rows, held]).to_csv(path / "model_checks.csv", index=False)
     (path / "metrics.json").write_text(json.dumps(metrics))
     return path
 

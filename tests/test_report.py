@@ -159,7 +159,8 @@ def test_posterior_draws_give_the_headline_interval_and_checks_mark_failing_unit
     assert (plan["expected_conversions_low"] <= plan["expected_conversions"] + 0.01).all()
     text = " ".join(parse(html).text)
     assert "posterior draws" in text and "failing: meta_ads/social" in text
-    assert html.count('class="pred"') == 1 + len(UNITS)  # predicted vs observed: total and each unit
+    # predicted vs observed: total, its held-out backtest, and each unit
+    assert html.count('class="pred"') == 2 + len(UNITS) and "total (held-out backtest)" in text
     assert 'class="period holdout"' in html
 
 

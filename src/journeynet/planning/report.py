@@ -88,12 +88,17 @@ def checks_section(run: TrainRun) -> dict[str, Any]:
     out: dict[str, Any] = {"available": True, "summary": mc is not None,
                            "passed": None if mc is None else mc.get("passed"),
                            "failing": list((mc or {}).get("failing_units") or []),
-                           "backtest": {str(k): v for k, v in ((mc or {}).get("backtest") or {}).items()},
+                           "backtest": {str(k): f"{v:,.4g}" if isinstance(v, float) else v
+                                        for k, v in ((mc or {}).get("backtest") or {}).items()},
                            "charts": []}
     if run.checks is not None:
-        series = sorted(run.checks["series"].unique(), key=lambda s: (s != "total", s))[:MAX_CHECK_SERIES]
+        checks = run.checks.copy()
+        # a backtest repeats its series' dates (predicted by the fit without them): draw it apart
+        repeat = checks.duplicated(["series", "date"], keep=False) & (checks["period"] == "holdout")
+        checks.loc[repeat, "series"] = checks.loc[repeat, "series"] + " (held-out backtest)"
+        series = sorted(checks["series"].unique(), key=lambda s: (not s.startswith("total"), s))[:MAX_CHECK_SERIES]
         for s in series:
-            g = run.checks[run.checks["series"] == s]
+            g = checks[checks["series"] == s]
             cols = {"date": g["date"].dt.strftime("%Y-%m-%d"), "observed": g["observed"], "predicted": g["predicted"],
                     "low": g["predicted_low"], "high": g["predicted_high"], "period": g["period"]}
             chart = checks_chart({k: v.tolist() for k, v in cols.items()})
