@@ -133,7 +133,8 @@ def test_curves_frame_and_bootstrap():
 
 
 def test_revenue_per_conversion_follows_the_conversions_a_unit_touched():
-    from journeynet.planning.response import curves_frame, revenue_per_conversion
+    from journeynet.planning.response import curves_frame
+    from journeynet.planning.revenue import revenue_per_conversion
 
     ts = pd.Timestamp("2024-01-01")
     rows = []

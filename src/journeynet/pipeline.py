@@ -27,7 +27,8 @@ from journeynet.causal.fit import FunnelFitConfig
 from journeynet.data.inputs import load_inputs
 from journeynet.model.training import TrainedModel, make_journeys, train_model
 from journeynet.outputs import OutputStage
-from journeynet.planning.response import curves_frame, fit_curves, revenue_per_conversion
+from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.revenue import revenue_per_conversion
 
 log = logging.getLogger(__name__)
 

@@ -381,41 +381,10 @@ def fit_curves(
     return out
 
 
-def revenue_per_conversion(touchpoints: pd.DataFrame, units: list[Unit] | set[Unit],
-                           prior_weight: float = 10.0) -> dict[Unit, float] | None:
-    """Mean revenue of the conversions each unit touched beforehand (the same customer), per unit.
-
-    A unit with few such conversions is shrunk toward the mean revenue of all conversions
-    (``prior_weight`` pseudo-conversions), so one large order does not decide a plan.
-
-    Returns
-    -------
-    dict or None
-        Unit -> revenue per conversion; None when the touchpoints carry no revenue.
-    """
-    if "revenue" not in touchpoints or not touchpoints["revenue"].notna().any():
-        return None
-    tp = _normalise(touchpoints)
-    conv = tp.loc[tp["converted"].astype(bool), ["customer_id", "timestamp", "revenue"]].reset_index(drop=True)
-    conv["revenue"] = conv["revenue"].fillna(0.0).astype(float)
-    if conv.empty:
-        return None
-    overall = float(conv["revenue"].mean())
-    keys = pd.MultiIndex.from_tuples(sorted(units), names=["channel", "campaign_type"])
-    paid = tp.set_index(["channel", "campaign_type"])
-    paid = paid[paid.index.isin(keys)].reset_index()[["customer_id", "timestamp", "channel", "campaign_type"]]
-    m = paid.merge(conv.rename(columns={"timestamp": "converted_at"}).reset_index(names="conversion"),
-                   on="customer_id")
-    m = m[m["timestamp"] <= m["converted_at"]].drop_duplicates(["conversion", "channel", "campaign_type"])
-    g = m.groupby(["channel", "campaign_type"])["revenue"].agg(["sum", "count"])
-    return {u: float((g["sum"].get(u, 0.0) + prior_weight * overall) / (g["count"].get(u, 0) + prior_weight))
-            for u in units}
-
-
 def curves_frame(fits: Mapping[Unit, FittedCurve], revenue: Mapping[Unit, float] | None = None) -> pd.DataFrame:
     """Tidy table of fitted curves, one row per unit (``response_curves.csv``).
 
-    ``revenue`` (revenue per conversion per unit, see :func:`revenue_per_conversion`)
+    ``revenue`` (revenue per conversion per unit, see :mod:`journeynet.planning.revenue`)
     adds a ``revenue_per_conversion`` column, which ``budget.objective=revenue`` needs.
     """
     cols = ["channel", "campaign_type", "beta", "k", "a", "method", "fit_r2", "n_days",
