@@ -40,8 +40,7 @@ def test_default_run_writes_report_and_events_beside_the_train_run(tiny_run: Pat
 
 def test_revenue_objective_on_a_trained_run(tiny_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "rev"
-    proc = run_cli("optimize.py", f"run_dir={tiny_run}", "budget.objective=revenue", f"hydra.run.dir={out}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_optimize(optimize_cfg(tiny_run, out, "budget.objective=revenue"))
     plan = pd.read_csv(out / "plan.csv")
     summary = json.loads((out / "plan.json").read_text())
     assert summary["objective"] == "revenue"
