@@ -216,3 +216,12 @@ def test_a_plan_that_does_not_beat_the_current_mix_says_so_in_words(tmp_path: Pa
     assert summary["sentence"] in " ".join(parse(html).text)
     prices = {p["constraint"]: p for p in summary["price_of_constraints"]}
     assert prices["channel floor"]["gain"] > -summary["uplift"] * summary["current_scaled_expected_conversions"] * 0.5
+
+
+def test_target_cpa_run_plans_the_total_it_found_and_says_so(tmp_path: Path) -> None:
+    out, summary, plan, html = run_report(tmp_path, "budget.target_cpa=400")
+    target = summary["target"]
+    assert target["setting"] == "budget.target_cpa=400"
+    assert summary["total"] == target["total"] == pytest.approx(plan["spend"].sum(), abs=0.005)
+    assert target["marginal_reached"] == pytest.approx(400.0, rel=0.005)
+    assert "Target mode: the budget at which one more conversion costs 400.00" in " ".join(parse(html).text)
