@@ -28,6 +28,7 @@ from journeynet.data.inputs import load_inputs
 from journeynet.model.training import TrainedModel, make_journeys, train_model
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.revenue import revenue_per_conversion
 from journeynet.preflight import SettingError, check_device, check_resume
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         daily = daily_units(inputs.touchpoints, inputs.spend, table)
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
-        stage.write_csv("response_curves.csv", curves_frame(fits))
+        revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
+        stage.write_csv("response_curves.csv", curves_frame(fits, revenue))
         if extras["draw_points"] is not None:
             stage.write_csv("response_draws.csv", response_draws(daily, table, extras["draw_points"], cfg))
         metrics["model_checks"] = extras["checks"]
