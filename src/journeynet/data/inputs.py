@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeynet.data import sources
 from journeynet.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def resolve_path(path: str | Path) -> Path:
     return p
 
 
-def read_table(path: str | Path, what: str) -> pd.DataFrame:
+def read_table(path: str | Path, what: str, **scan: Any) -> pd.DataFrame:
     """Read a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
 
     Parameters
@@ -69,6 +70,9 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         The file; a relative path missing from the cwd is looked up under the project root.
     what : str
         What the file holds ("touchpoints", "spend", ...), used in error messages.
+    **scan
+        For a directory or glob of Parquet files: :func:`journeynet.data.sources.read_dataset`'s
+        column and date-range arguments.
 
     Returns
     -------
@@ -77,6 +81,8 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         or unsupported files raise :class:`InputError`.
     """
     p = resolve_path(path)
+    if sources.is_dataset_path(p):
+        return sources.read_dataset(p, what, **scan)
     if not p.is_file():
         raise InputError(f"{what} file not found: {path}")
     name = p.name.lower()
@@ -228,6 +234,8 @@ def load_touchpoints(
     channel_map: Mapping[str, str] | None = None,
     campaign_map: Mapping[str, str] | None = None,
     require_conversions: bool = True,
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read a touchpoints file into the canonical frame of ``notes/INTERFACES.md``.
 
@@ -244,6 +252,8 @@ def load_touchpoints(
         Raw value -> canonical name; every value is then normalized to snake_case.
     require_conversions : bool
         Raise when no row converts (training needs positives; scoring does not).
+    start, end : date-like, optional
+        Keep touches in ``[start, end]`` (``data.start`` / ``data.end``).
 
     Returns
     -------
@@ -252,7 +262,7 @@ def load_touchpoints(
         sorted by customer_id then timestamp (file order kept for ties).
     """
     cols = dict(columns or {})
-    df = read_table(path, "touchpoints")
+    df = read_table(path, "touchpoints", **sources.touch_scan(cols, conversion, start, end))
     p = resolve_path(path)
     found = _select_columns(
         df, cols, ["customer_id", "timestamp", "channel"], ["campaign_type", "revenue"],
@@ -277,6 +287,7 @@ def load_touchpoints(
         "converted": converted,
         "revenue": revenue,
     })
+    out = sources.within_dates(out, "timestamp", start, end, "touchpoints", p)
     dup = out.duplicated()
     if dup.any():
         log.warning("touchpoints file %s: dropped %d exact duplicate rows", p, int(dup.sum()))
@@ -292,15 +303,17 @@ def _read_spend_source(
     columns: Mapping[str, Any],
     channel_map: Mapping[str, str] | None,
     campaign_map: Mapping[str, str] | None,
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read one spend file into canonical columns (not yet aggregated)."""
     if not source.get("path"):
         raise InputError(f"spend source {dict(source)} has no 'path'")
-    df = read_table(source["path"], "spend")
-    p = resolve_path(source["path"])
     cols = {**columns, **(source.get("columns") or {})}
     names = ("channel", "campaign_type")
     constants = {k: source[k] for k in names if source.get(k) is not None}
+    df = read_table(source["path"], "spend", **sources.spend_scan(cols, list(constants), SPEND_OPTIONAL, start, end))
+    p = resolve_path(source["path"])
     required = ["date", "spend"] + [k for k in names if k not in constants]
     found = _select_columns(df, cols, required, SPEND_OPTIONAL, "spend", p)
     out = pd.DataFrame(index=df.index)
@@ -323,6 +336,7 @@ def _read_spend_source(
             f"(first: {first['spend']:g} on {first['date']:%Y-%m-%d}, "
             f"{first['channel']}/{first['campaign_type']})"
         )
+    out = sources.within_dates(out, "date", start, end, "spend", p)
     out.attrs["path"] = str(p)
     return out
 
@@ -333,6 +347,8 @@ def load_spend(
     columns: Mapping[str, str | None] | None = None,
     channel_map: Mapping[str, str] | None = None,
     campaign_map: Mapping[str, str] | None = None,
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read spend from one canonical file or several platform exports.
 
@@ -347,6 +363,8 @@ def load_spend(
         Canonical -> source column, the default for every source.
     channel_map, campaign_map : mapping, optional
         Raw value -> canonical name, then snake_case.
+    start, end : date-like, optional
+        Keep days in ``[start, end]`` (``data.start`` / ``data.end``).
 
     Returns
     -------
@@ -356,7 +374,7 @@ def load_spend(
     if (path is None) == (not sources):
         raise InputError("spend: set exactly one of data.spend=PATH or data.spend_sources")
     srcs = [{"path": path}] if path is not None else list(sources or [])
-    parts = [_read_spend_source(s, dict(columns or {}), channel_map, campaign_map) for s in srcs]
+    parts = [_read_spend_source(s, dict(columns or {}), channel_map, campaign_map, start, end) for s in srcs]
     paths = ", ".join(p.attrs["path"] for p in parts)
     spend = pd.concat(parts, ignore_index=True)
     if not (spend["spend"] > 0).any():
@@ -422,14 +440,14 @@ def load_inputs(cfg: Any) -> Inputs:
         return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth)
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
-    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map")}
+    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map", "start", "end")}
     touchpoints = load_touchpoints(c["touchpoints"], **kw)
     test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
     spend = None
     if c.get("spend") or c.get("spend_sources"):
         spend = load_spend(
             c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
-            c.get("channel_map"), c.get("campaign_map"),
+            c.get("channel_map"), c.get("campaign_map"), c.get("start"), c.get("end"),
         )
         touchpoints = join_single_campaign(touchpoints, spend)
         test = join_single_campaign(test, spend) if test is not None else None
