@@ -158,3 +158,14 @@ def test_store_needs_a_conversion_and_names_the_bad_file(tmp_path):
     lake = write_lake(bad, tmp_path / "bad", n_files=2)
     with pytest.raises(InputError, match=r"touchpoints file .*batch=1/part-0\.parquet: column 'timestamp' has 1 "):
         build_journey_store(data_cfg(lake), tmp_path / "out2", settings=EngineSettings(partitions=2))
+
+
+def test_store_from_a_frame_in_memory_equals_the_file_store(lake, tmp_path):
+    from journeynet.data.engines import build_store_from_frame
+    from journeynet.data.inputs import load_touchpoints
+
+    build_journey_store(data_cfg(lake[0]), tmp_path / "files", settings=EngineSettings(partitions=4))
+    build_store_from_frame(load_touchpoints(lake[0]), tmp_path / "frame", n_partitions=4)
+    assert (tmp_path / "files/vocab.json").read_bytes() == (tmp_path / "frame/vocab.json").read_bytes()
+    for p in range(4):
+        assert digest(read_store(tmp_path / "files", [p])[1]) == digest(read_store(tmp_path / "frame", [p])[1])

@@ -26,7 +26,8 @@ from journeynet.causal.data import build_funnel_data
 from journeynet.causal.fit import FunnelFitConfig, fit_funnel
 from journeynet.causal.interventions import channel_effects, response_points
 from journeynet.data.inputs import load_inputs
-from journeynet.model.training import TrainedModel, make_journeys, train_model
+from journeynet.model.shards import journeys_for_run
+from journeynet.model.training import TrainedModel, train_model
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
 
@@ -41,7 +42,7 @@ def run_training(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(cfg.data)
-    vocab, journeys, splits = make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    vocab, journeys, splits = journeys_for_run(cfg, inputs)  # a journey store when data.journeys/engine ask
     logger = [instantiate(lg) for lg in cfg.get("logger", {}).values()]
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     with OutputStage(out_dir) as stage:

@@ -181,3 +181,51 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         """Test batches of this rank (its own journeys once)."""
         self.setup()
         return self.inner.test_dataloader()
+
+
+def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndarray]]:
+    """Vocabulary, journeys and splits for ``train.py``: from a journey store when one is asked for.
+
+    ``data.journeys=DIR`` reuses the store in ``DIR`` (built there first when ``DIR`` holds
+    none); ``data.engine=dask`` or ``data.workers>1`` builds one under the run directory.
+    Otherwise the journeys are built in memory from the loaded frame, as before. Store
+    splits go by customer hash (``data.split=customer``) or by time.
+    """
+    from journeynet.data.engines import EngineSettings, build_journey_store, build_store_from_frame
+    from journeynet.data.journeys import build_journeys, split_journeys
+    from journeynet.data.partition import concat_journeys
+    from journeynet.data.store import MANIFEST
+    from journeynet.errors import InputError
+    from journeynet.model.training import make_journeys
+
+    d = cfg.data
+    settings = EngineSettings.from_data(d)
+    store = d.get("journeys")
+    if not store and settings.engine == "local" and settings.workers == 1:
+        return make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    store = Path(store or Path(cfg.paths.output_dir) / "journeys")
+    if not (store / MANIFEST).is_file() and not d.get("touchpoints"):  # generated data: the frame is all there is
+        build_store_from_frame(inputs.touchpoints, store, inputs.spend, d.lookback_days, d.max_len,
+                               settings.partitions)
+    elif not (store / MANIFEST).is_file():
+        from omegaconf import OmegaConf
+
+        build_journey_store(OmegaConf.to_container(d, resolve=True), store, inputs.spend, settings)
+    manifest = read_manifest(store)
+    for key in ("lookback_days", "max_len"):
+        if float(manifest[key]) != float(d[key]):
+            raise InputError(f"data.journeys: {store} was built with {key}={manifest[key]}, the config asks "
+                             f"data.{key}={d[key]}; point data.journeys at a new directory to rebuild")
+    vocab, journeys = read_store(store)
+    test_fraction = 0.0 if inputs.test_touchpoints is not None else d.test_fraction
+    if d.split == "customer":
+        splits = hash_split(journeys, d.val_fraction, test_fraction, seed=cfg.seed)
+    else:
+        splits = split_journeys(journeys, d.val_fraction, test_fraction, by=d.split, seed=cfg.seed)
+    if inputs.test_touchpoints is not None:
+        test = build_journeys(inputs.test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
+        n = len(journeys)
+        splits["test"] = np.arange(n, n + len(test))
+        journeys = concat_journeys([journeys, test])
+    log.info("journeys from the store %s: %d journeys in %d shards", store, len(journeys), len(manifest["shards"]))
+    return vocab, journeys, splits
