@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journeynet.data import sources
@@ -126,10 +127,16 @@ def canonical_chunk(data: Mapping[str, Any], index: int, file: str, spend: pd.Da
 
 def spill_chunk(frame: pd.DataFrame, spill: str, index: int) -> dict[str, Any]:
     """Write a stage-1 chunk's rows under ``spill/p-<partition>/c-<file>.parquet``; return its summary."""
-    for part, rows in frame.groupby("_part", sort=True):
-        d = Path(spill) / f"p-{int(part):05d}"
+    part = frame["_part"].to_numpy()
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(part.max() + 2)) if len(part) else np.zeros(1, np.int64)
+    table = pa.Table.from_pandas(frame.drop(columns="_part"), preserve_index=False).take(order)
+    for p in np.flatnonzero(np.diff(bounds)):
+        d = Path(spill) / f"p-{int(p):05d}"
         d.mkdir(parents=True, exist_ok=True)
-        rows.drop(columns="_part").to_parquet(d / f"c-{index:05d}.parquet", index=False)
+        # local scratch read back once: no compression, small pages are not worth the time
+        pq.write_table(table.slice(bounds[p], bounds[p + 1] - bounds[p]), d / f"c-{index:05d}.parquet",
+                       compression="none")
     return {"units": unit_pairs(frame), "rows": len(frame), "conversions": int(frame["converted"].sum())}
 
 

@@ -39,8 +39,11 @@ _PARTITION_KEY = "0123456789123456"  # pandas' default SipHash key: ids hash ali
 
 def customer_hash(customer_id: pd.Series | np.ndarray | Sequence, key: str = _PARTITION_KEY) -> np.ndarray:
     """64-bit hash of each customer id's text, ``(n,)`` uint64; equal ids hash equal anywhere."""
-    ids = pd.Series(np.asarray(customer_id, dtype=object)).astype(str).astype(object)
-    return pd.util.hash_pandas_object(ids, index=False, hash_key=key, categorize=True).to_numpy()
+    # hash each distinct id once, as text in an object array, so every input dtype hashes alike
+    codes, uniques = pd.factorize(pd.Series(customer_id).astype(str) if not isinstance(customer_id, pd.Series)
+                                  else customer_id.astype(str))
+    text = np.asarray(uniques, dtype=object)
+    return pd.util.hash_array(text, hash_key=key, categorize=False)[codes]
 
 
 def customer_partition(customer_id: pd.Series | np.ndarray | Sequence, n_partitions: int) -> np.ndarray:
@@ -100,9 +103,17 @@ def order_partition(touchpoints: pd.DataFrame) -> pd.DataFrame:
     codes = pd.factorize(frame["customer_id"].astype(str), sort=True)[0]
     keys = [frame[c].to_numpy() for c in reversed(ORIGIN) if c in frame]
     order = np.lexsort((*keys, frame["timestamp"].to_numpy(), codes))
-    frame = frame.take(order)
-    frame = frame[~frame[CANONICAL].duplicated()]
-    return frame[CANONICAL].reset_index(drop=True)
+    frame = frame[CANONICAL].take(order).reset_index(drop=True)
+    # exact duplicates share customer and time, so only rows tied on both need the full comparison
+    code, t = codes[order], frame["timestamp"].to_numpy()
+    tied = np.zeros(len(frame), dtype=bool)
+    tied[1:] = (code[1:] == code[:-1]) & (t[1:] == t[:-1])
+    tied[:-1] |= tied[1:]
+    if tied.any():
+        dup = frame[tied].duplicated()
+        if dup.any():
+            frame = frame.drop(index=dup.index[dup.to_numpy()]).reset_index(drop=True)
+    return frame
 
 
 def partition_journeys(
