@@ -169,3 +169,13 @@ def test_store_from_a_frame_in_memory_equals_the_file_store(lake, tmp_path):
     assert (tmp_path / "files/vocab.json").read_bytes() == (tmp_path / "frame/vocab.json").read_bytes()
     for p in range(4):
         assert digest(read_store(tmp_path / "files", [p])[1]) == digest(read_store(tmp_path / "frame", [p])[1])
+
+
+def test_spark_schema_names_every_shard_column():
+    from journeynet.data.store import spark_schema
+
+    vocab = Vocab.fit(touchpoints(5))
+    ddl = spark_schema(vocab)
+    assert ddl.startswith("channel array<bigint>, campaign array<bigint>, unit array<bigint>, "
+                          "log_dt_prev array<float>, log_dt_end array<float>")
+    assert "label tinyint, customer_id string, journey bigint, revenue double, end_time bigint" in ddl

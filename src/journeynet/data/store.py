@@ -163,3 +163,20 @@ def read_store(directory: str | Path, shards: Iterable[int] | None = None) -> tu
             raise InputError(f"data.journeys: shard {path} listed in {d / MANIFEST} is missing")
         parts.append(table_to_journeys(pq.read_table(path)))
     return vocab, concat_journeys(parts) if parts else empty_journeys(vocab)
+
+
+_SPARK_TYPES = {pa.int64(): "bigint", pa.int8(): "tinyint", pa.float32(): "float", pa.float64(): "double",
+                pa.string(): "string"}
+
+
+def spark_schema(vocab: Vocab) -> str:
+    """The shard schema as a Spark DDL string, for ``mapInPandas(fn, schema=spark_schema(vocab))``."""
+    schema = journeys_to_table(empty_journeys(vocab)).schema
+    parts = []
+    for field in schema:
+        kind = field.type
+        if pa.types.is_large_list(kind) or pa.types.is_list(kind):
+            parts.append(f"{field.name} array<{_SPARK_TYPES[kind.value_type]}>")
+        else:
+            parts.append(f"{field.name} {_SPARK_TYPES[kind]}")
+    return ", ".join(parts)
