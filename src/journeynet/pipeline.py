@@ -22,9 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from journeynet.attribution import tables as attr
 from journeynet.attribution.classic import classic_credit
-from journeynet.causal.data import build_funnel_data
-from journeynet.causal.fit import FunnelFitConfig, fit_funnel
-from journeynet.causal.interventions import channel_effects, response_points
+from journeynet.attribution.interventional import interventional
+from journeynet.causal.fit import FunnelFitConfig
 from journeynet.data.inputs import load_inputs
 from journeynet.model.shards import journeys_for_run
 from journeynet.model.training import TrainedModel, train_model
@@ -79,14 +78,9 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
         log.warning("no spend data: response curves and interventional effects need spend; skipped")
     elif a.engine == "funnel":
         fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
-        data = build_funnel_data(inputs.touchpoints, inputs.spend, fit_cfg.max_sequences, fit_cfg.seed)
-        params, diag = fit_funnel(data, fit_cfg)
-        observed = float(inputs.touchpoints["converted"].sum())
-        funnel = attr.funnel_table(params, data.spend, observed)
-        channels = channel_effects(params, data.spend)
-        extras["channels"] = pd.DataFrame({"channel": list(channels), "removal_effect": list(channels.values())})
-        extras.update(params=params, diagnostics=diag, spend_matrix=data.spend, dates=data.dates,
-                      points=response_points(params, data.spend, tuple(cfg.response.spend_multiples)))
+        funnel, extras = interventional(fit_cfg, inputs.touchpoints, inputs.spend,
+                                        tuple(cfg.response.spend_multiples), a.get("cache_dir"),
+                                        bool(a.get("refit", False)), int(a.get("response_draws", 20)))
     table = attr.assemble(vocab, classic, roles, naive, funnel)
     return table, extras
 
@@ -154,6 +148,10 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
         stage.write_csv("response_curves.csv", curves_frame(fits))
+        if extras["draw_points"] is not None:
+            stage.write_csv("response_draws.csv", response_draws(daily, table, extras["draw_points"], cfg))
+        metrics["model_checks"] = extras["checks"]
+        stage.write_csv("model_checks.csv", extras["checks_table"])
     elif inputs.spend is not None:
         log.warning("response curves need the funnel's effects (attribution.engine=funnel); "
                     "response_curves.csv not written")
@@ -168,6 +166,17 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         shutil.copyfile(trained.best_ckpt, stage.path_for("model.ckpt"))
     for tag, fig in figures.items():
         fig.savefig(stage.path_for(tag.split("/")[1] + ".png"), dpi=110, bbox_inches="tight")
+
+
+def response_draws(daily: pd.DataFrame, table: pd.DataFrame, draw_points: pd.DataFrame,
+                   cfg: DictConfig) -> pd.DataFrame:
+    """One fitted curve per unit and draw of the engine: the plan's interval carries the engine's uncertainty."""
+    frames = []
+    for draw, pts in draw_points.groupby("draw"):
+        fits = fit_curves(daily, _pooled(table), pts.drop(columns="draw"), cfg.response.method)
+        frames.append(curves_frame(fits).assign(draw=int(draw)))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["draw", *[c for c in out.columns if c != "draw"]]]
 
 
 def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:

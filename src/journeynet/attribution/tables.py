@@ -25,31 +25,42 @@ import numpy as np
 import pandas as pd
 
 from journeynet.causal.funnel import FunnelParams, expected_conversions
-from journeynet.causal.interventions import removal_effects
+from journeynet.causal.interventions import removal_effects, unit_effects
+from journeynet.progress import progress
 
 log = logging.getLogger(__name__)
 
 UNPAID_NOTE = "unpaid: an outcome of intent in the funnel model, not a cause"
 
 
-def funnel_table(params: FunnelParams, spend: np.ndarray, observed_conversions: float) -> pd.DataFrame:
+def funnel_table(params: FunnelParams, spend: np.ndarray, observed_conversions: float,
+                 draws: list[FunnelParams] | None = None) -> pd.DataFrame:
     """Interventional effects per paid unit, scaled to the observed conversions.
 
     ``attributed_conversions`` = raw effect x observed / model-expected conversions, so a
-    model that is off in level is corrected in level only; raw effects are kept.
+    model that is off in level is corrected in level only; raw effects are kept. With
+    ``draws`` of the model, ``removal_effect_low``/``_high`` is the 90% interval of the
+    effect over them. A harmful unit's effect is negative and stays so.
     """
     effects = removal_effects(params, spend)
     expected = float(expected_conversions(params, spend).sum())
     scale = observed_conversions / expected if expected > 0 else np.nan
     total = effects["effect"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        opener = np.where(total > 0, effects["opener_effect"] / total, np.nan)
-    return pd.DataFrame({
+        # roles split a positive effect; a harmful unit's split has no meaning
+        opener = np.where(total > 0, np.clip(effects["opener_effect"] / total, 0.0, 1.0), np.nan)
+    table = pd.DataFrame({
         "channel": effects["channel"], "campaign_type": effects["campaign_type"],
         "attributed_conversions": total * scale, "removal_effect": total,
         "opener_score": opener, "closer_score": 1.0 - opener,
         "opener_effect": effects["opener_effect"], "closer_effect": effects["closer_effect"],
     })
+    if draws:
+        spread = np.stack([unit_effects(d, spend) for d in progress(draws, desc="effect intervals")])  # (D, U)
+        # the draws' spread around their mean, centred on the fit: a shift of the draws' mean is not uncertainty
+        centred = spread - spread.mean(0) + total
+        table["removal_effect_low"], table["removal_effect_high"] = np.quantile(centred, [0.05, 0.95], axis=0)
+    return table
 
 
 def attention_roles(journeys: Any, attention: np.ndarray, n_units: int) -> pd.DataFrame:
