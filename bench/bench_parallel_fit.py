@@ -29,11 +29,10 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=91)
     ap.add_argument("--iters", type=int, default=10)
     args = ap.parse_args()
-    from test_parallel_fit import world
-
     from journeynet.causal.data import build_funnel_data
     from journeynet.causal.fit import FunnelFitConfig, make_net
     from journeynet.causal.parallel import fit_funnel_processes
+    from test_parallel_fit import world
 
     tp, spend = world(args.customers, args.days)
     cfg = FunnelFitConfig(max_iter=args.iters, max_sequences=None, seed=0)
@@ -46,8 +45,9 @@ def main() -> None:
         params, diag = fit_funnel_processes(tp, spend, cfg, processes=p, init=init, threads=1)
         wall = time.perf_counter() - t
         out[p] = params
+        per = diag["seconds"] / diag["evaluations"]
         print(f"processes={p}: wall {wall:.1f} s, fit {diag['seconds']:.1f} s, {diag['evaluations']:.0f} evaluations, "
-              f"{diag['seconds'] / diag['evaluations']:.3f} s per evaluation, loglik/seq {diag['loglik_per_sequence']:.6f}")
+              f"{per:.3f} s per evaluation, loglik/seq {diag['loglik_per_sequence']:.6f}")
     diff = max(float(np.max(np.abs(np.asarray(getattr(out[1], k)) - np.asarray(getattr(out[2], k)))))
                for k in ("pi0", "rho", "move", "hazard", "unpaid", "capture"))
     print(f"largest parameter difference 1 vs 2 processes: {diff:.2e}; load {os.getloadavg()}")

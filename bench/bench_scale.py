@@ -72,6 +72,7 @@ def run_variant(variant: str, lake: Path, out: Path, partitions: int) -> dict:
     data = {"touchpoints": str(lake), "lookback_days": 30, "max_len": 50}
     res: dict = {}
     t0 = time.perf_counter()
+    c0 = time.process_time()
     if variant == "frame":
         from journeynet.data.inputs import load_touchpoints
         from journeynet.data.journeys import Vocab, build_journeys
@@ -85,18 +86,21 @@ def run_variant(variant: str, lake: Path, out: Path, partitions: int) -> dict:
         files = engines.input_files(data)
         spill = tempfile.mkdtemp(dir=out.parent)
         out.mkdir(parents=True)
-        map_s, reduce_s = [], []
+        map_s, reduce_s, map_cpu, reduce_cpu = [], [], [], []
         sums = []
         for i, f in enumerate(files):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             sums.append(engines._map_file(data, i, f, None, partitions, spill))
             map_s.append(time.perf_counter() - t)
+            map_cpu.append(time.process_time() - c)
         vocab = engines.fit_vocab(sums, None, str(lake))
         shards = []
         for p in range(partitions):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             shards.append(engines._reduce_spilled(spill, p, vocab, 30, 50, str(out)))
             reduce_s.append(time.perf_counter() - t)
+            reduce_cpu.append(time.process_time() - c)
+        res.update(map_cpu_s=sum(map_cpu), reduce_cpu_s=sum(reduce_cpu))
         engines.write_manifest(out, vocab, shards, engines.settings_record(data, EngineSettings()))
         rows = sum(s["rows"] for s in sums)
         res.update(rows=rows, journeys=sum(s["journeys"] for s in shards), map_s=sum(map_s), reduce_s=sum(reduce_s),
@@ -107,6 +111,7 @@ def run_variant(variant: str, lake: Path, out: Path, partitions: int) -> dict:
                     "dask2": EngineSettings(engine="dask", partitions=partitions, workers=2)}[variant]
         res.update(build_journey_store(data, out, None, settings))
     res["wall_s"] = time.perf_counter() - t0
+    res["cpu_s_main_process"] = time.process_time() - c0  # user + system of this process (not its workers)
     if variant != "frame":
         res["digest"] = store_digest(out)
     return res
