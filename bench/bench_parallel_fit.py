@@ -47,7 +47,8 @@ def main() -> None:
         out[p] = params
         per = diag["seconds"] / diag["evaluations"]
         print(f"processes={p}: wall {wall:.1f} s, fit {diag['seconds']:.1f} s, {diag['evaluations']:.0f} evaluations, "
-              f"{per:.3f} s per evaluation, loglik/seq {diag['loglik_per_sequence']:.6f}")
+              f"{per:.3f} s per evaluation, loglik/seq {diag['loglik_per_sequence']:.6f}; rank 0: "
+              f"{diag['rank_sequences']:.0f} sequences, {diag['rank_cpu_seconds']:.1f} CPU s")
     diff = max(float(np.max(np.abs(np.asarray(getattr(out[1], k)) - np.asarray(getattr(out[2], k)))))
                for k in ("pi0", "rho", "move", "hazard", "unpaid", "capture"))
     print(f"largest parameter difference 1 vs 2 processes: {diff:.2e}; load {os.getloadavg()}")

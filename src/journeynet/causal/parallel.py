@@ -145,7 +145,7 @@ def fit_rank(data: FunnelData, cfg: FunnelFitConfig,
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.max_iter, history_size=20, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-6, tolerance_change=1e-9)
     history: list[float] = []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
 
     def closure() -> Tensor:
         opt.zero_grad()
@@ -159,14 +159,15 @@ def fit_rank(data: FunnelData, cfg: FunnelFitConfig,
         return total
 
     opt.step(closure)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     with torch.no_grad():
         extra = float(net.probabilities()["pool_extra"])
     fitted = replace(net.to_params(), pool=(n_total + extra) / max(data.sample_fraction, 1e-12))
     log.info("data-parallel funnel fit, rank %d of %d: %d of %d sequences, %d evaluations, loss %.5f -> %.5f "
              "in %.1f s", rank, world, data.n_sequences, n_total, len(history), history[0], history[-1], seconds)
     return fitted, {"loglik_per_sequence": -history[-1], "evaluations": float(len(history)),
-                    "sequences": float(n_total), "ranks": float(world), "seconds": seconds}
+                    "sequences": float(n_total), "ranks": float(world), "seconds": seconds,
+                    "rank_sequences": float(data.n_sequences), "rank_cpu_seconds": cpu}
 
 
 def _free_port() -> int:
