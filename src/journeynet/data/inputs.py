@@ -434,7 +434,7 @@ def load_inputs(cfg: Any) -> Inputs:
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     # the contract's `train.py data.touchpoints=PATH` must read files even under the default preset
     if c.get("source") == "synthetic" and not c.get("touchpoints"):
-        from journeynet.causal.sample import SimConfig, simulate
+        from journeynet.synthetic.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
         return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth)
