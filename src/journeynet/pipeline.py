@@ -25,7 +25,8 @@ from journeynet.attribution.classic import classic_credit
 from journeynet.attribution.interventional import interventional
 from journeynet.causal.fit import FunnelFitConfig
 from journeynet.data.inputs import load_inputs
-from journeynet.model.training import TrainedModel, make_journeys, train_model
+from journeynet.model.shards import journeys_for_run
+from journeynet.model.training import TrainedModel, train_model
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
 from journeynet.planning.revenue import revenue_per_conversion
@@ -43,7 +44,7 @@ def run_training(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(cfg.data)
-    vocab, journeys, splits = make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    vocab, journeys, splits = journeys_for_run(cfg, inputs)  # a journey store when data.journeys/engine ask
     if inputs.spend is None:
         declare_paid(vocab, inputs.paid_channels)
     check_resume(cfg.get("ckpt_path"), OmegaConf.to_container(cfg.model, resolve=True),
