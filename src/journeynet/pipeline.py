@@ -25,9 +25,11 @@ from journeynet.attribution.classic import classic_credit
 from journeynet.attribution.interventional import interventional
 from journeynet.causal.fit import FunnelFitConfig
 from journeynet.data.inputs import load_inputs
-from journeynet.model.training import TrainedModel, make_journeys, train_model
+from journeynet.model.shards import journeys_for_run
+from journeynet.model.training import TrainedModel, train_model
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.revenue import revenue_per_conversion
 from journeynet.preflight import SettingError, check_device, check_resume
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ def run_training(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(cfg.data)
-    vocab, journeys, splits = make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    vocab, journeys, splits = journeys_for_run(cfg, inputs)  # a journey store when data.journeys/engine ask
     if inputs.spend is None:
         declare_paid(vocab, inputs.paid_channels)
     check_resume(cfg.get("ckpt_path"), OmegaConf.to_container(cfg.model, resolve=True),
@@ -54,7 +56,8 @@ def run_training(cfg: DictConfig) -> float:
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
         table, extras = attribute(cfg, inputs, trained)
-        figures = make_figures(trained, table)
+        checks = (extras["checks_table"], extras["checks"]) if "checks" in extras else None
+        figures = make_figures(trained, table, checks)
         write_outputs(stage, cfg, inputs, trained, table, extras, figures)
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
@@ -116,13 +119,11 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
 
 def best_achievable(inputs: Any, trained: TrainedModel, lookback_days: float) -> dict[str, float]:
     """Metrics of the generator's true journey probabilities on the same test journeys."""
-    from journeynet.causal.funnel import FunnelParams
-    from journeynet.causal.posterior import journey_probabilities
     from journeynet.model.baselines import binary_metrics
+    from journeynet.synthetic.oracle import journey_probabilities
 
-    params = FunnelParams.from_dict(inputs.truth["params"])
     idx = trained.splits["test"]
-    p = journey_probabilities(params, inputs.touchpoints, inputs.spend, trained.journeys, idx, lookback_days)
+    p = journey_probabilities(inputs.truth, inputs.touchpoints, inputs.spend, trained.journeys, idx, lookback_days)
     best = binary_metrics(trained.journeys.label[idx].astype(int), p)
     out = {f"best_achievable_{k}": v for k, v in best.items()}
     out["auc_gap_to_best"] = best["auc"] - trained.metrics["test_auc"]
@@ -178,7 +179,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         daily = daily_units(inputs.touchpoints, inputs.spend, table)
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
-        stage.write_csv("response_curves.csv", curves_frame(fits))
+        revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
+        stage.write_csv("response_curves.csv", curves_frame(fits, revenue))
         if extras["draw_points"] is not None:
             stage.write_csv("response_draws.csv", response_draws(daily, table, extras["draw_points"], cfg))
         metrics["model_checks"] = extras["checks"]
@@ -216,7 +218,7 @@ def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
                                                  paid["attributed_conversions"].fillna(0.0), strict=True)}
 
 
-def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
+def make_figures(trained: TrainedModel, table: pd.DataFrame, checks: tuple | None = None) -> dict[str, Any]:
     """The run's figures by TensorBoard tag (attention by position, PR curves, opener/closer)."""
     from journeynet.model.predict import attention_by_position
     from journeynet.plots import plot_attention_by_position, plot_opener_closer, plot_pr_curves
@@ -229,6 +231,10 @@ def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
                                            **{k: (y, v) for k, v in trained.baseline_p.items()}}),
         "attribution/opener_closer": plot_opener_closer(table),
     }
+    if checks is not None:
+        from journeynet.attribution.figures import plot_model_checks
+
+        figs["attribution/model_checks"] = plot_model_checks(*checks)
     return {k: v for k, v in figs.items() if v is not None}
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeynet.data import sources
 from journeynet.data.timestamps import first_row, parse_timestamps
 from journeynet.data.units import (  # noqa: F401  (re-exported: the data package's entry points)
     check_paid_channels,
@@ -69,7 +70,7 @@ def resolve_path(path: str | Path) -> Path:
     return p
 
 
-def read_table(path: str | Path, what: str) -> pd.DataFrame:
+def read_table(path: str | Path, what: str, **scan: Any) -> pd.DataFrame:
     """Read a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
 
     Parameters
@@ -78,6 +79,9 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         The file; a relative path missing from the cwd is looked up under the project root.
     what : str
         What the file holds ("touchpoints", "spend", ...), used in error messages.
+    **scan
+        For a directory or glob of Parquet files: :func:`journeynet.data.sources.read_dataset`'s
+        column and date-range arguments.
 
     Returns
     -------
@@ -86,6 +90,8 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         or unsupported files raise :class:`InputError`.
     """
     p = resolve_path(path)
+    if sources.is_dataset_path(p):
+        return sources.read_dataset(p, what, **scan)
     if not p.is_file():
         raise InputError(f"{what} file not found: {path}")
     name = p.name.lower()
@@ -235,6 +241,8 @@ def load_touchpoints(
     timestamp_format: str | None = None,
     dayfirst: bool | None = None,
     blank_channel: str = "error",
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read a touchpoints file into the canonical frame of ``notes/INTERFACES.md``.
 
@@ -257,6 +265,8 @@ def load_touchpoints(
         Read ambiguous dates like ``05/12/2024`` day-first (True) or month-first (False).
     blank_channel : {"error", "direct", "drop"}
         What a touch with a blank channel becomes: an error, a ``direct`` touch, or nothing.
+    start, end : date-like, optional
+        Keep touches in ``[start, end]`` (``data.start`` / ``data.end``).
 
     Returns
     -------
@@ -265,7 +275,7 @@ def load_touchpoints(
         sorted by customer_id then timestamp (file order kept for ties).
     """
     cols = dict(columns or {})
-    df = read_table(path, "touchpoints")
+    df = read_table(path, "touchpoints", **sources.touch_scan(cols, conversion, start, end))
     p = resolve_path(path)
     found = _select_columns(
         df, cols, ["customer_id", "timestamp", "channel"], ["campaign_type", "revenue"],
@@ -290,6 +300,7 @@ def load_touchpoints(
         "converted": converted,
         "revenue": revenue,
     })
+    out = sources.within_dates(out, "timestamp", start, end, "touchpoints", p)
     dup = out.duplicated()
     if dup.any():
         log.warning("touchpoints file %s: dropped %d exact duplicate rows", p, int(dup.sum()))
@@ -305,15 +316,17 @@ def _read_spend_source(
     columns: Mapping[str, Any],
     channel_map: Mapping[str, str] | None,
     campaign_map: Mapping[str, str] | None,
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read one spend file into canonical columns (not yet aggregated)."""
     if not source.get("path"):
         raise InputError(f"spend source {dict(source)} has no 'path'")
-    df = read_table(source["path"], "spend")
-    p = resolve_path(source["path"])
     cols = {**columns, **(source.get("columns") or {})}
     names = ("channel", "campaign_type")
     constants = {k: source[k] for k in names if source.get(k) is not None}
+    df = read_table(source["path"], "spend", **sources.spend_scan(cols, list(constants), SPEND_OPTIONAL, start, end))
+    p = resolve_path(source["path"])
     required = ["date", "spend"] + [k for k in names if k not in constants]
     found = _select_columns(df, cols, required, SPEND_OPTIONAL, "spend", p)
     out = pd.DataFrame(index=df.index)
@@ -336,6 +349,7 @@ def _read_spend_source(
             f"(first: {first['spend']:g} on {first['date']:%Y-%m-%d}, "
             f"{first['channel']}/{first['campaign_type']})"
         )
+    out = sources.within_dates(out, "date", start, end, "spend", p)
     out.attrs["path"] = str(p)
     return out
 
@@ -346,6 +360,8 @@ def load_spend(
     columns: Mapping[str, str | None] | None = None,
     channel_map: Mapping[str, str] | None = None,
     campaign_map: Mapping[str, str] | None = None,
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read spend from one canonical file or several platform exports.
 
@@ -360,6 +376,8 @@ def load_spend(
         Canonical -> source column, the default for every source.
     channel_map, campaign_map : mapping, optional
         Raw value -> canonical name, then snake_case.
+    start, end : date-like, optional
+        Keep days in ``[start, end]`` (``data.start`` / ``data.end``).
 
     Returns
     -------
@@ -369,7 +387,7 @@ def load_spend(
     if (path is None) == (not sources):
         raise InputError("spend: set exactly one of data.spend=PATH or data.spend_sources")
     srcs = [{"path": path}] if path is not None else list(sources or [])
-    parts = [_read_spend_source(s, dict(columns or {}), channel_map, campaign_map) for s in srcs]
+    parts = [_read_spend_source(s, dict(columns or {}), channel_map, campaign_map, start, end) for s in srcs]
     paths = ", ".join(p.attrs["path"] for p in parts)
     spend = pd.concat(parts, ignore_index=True)
     if not (spend["spend"] > 0).any():
@@ -383,7 +401,7 @@ def load_spend(
 def _touch_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
     """The :func:`load_touchpoints` settings of a ``data`` config."""
     kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map",
-                                "timestamp_format", "dayfirst")}
+                                "timestamp_format", "dayfirst", "start", "end")}
     kw["blank_channel"] = c.get("blank_channel") or "error"
     return kw
 
@@ -407,7 +425,7 @@ def load_inputs(cfg: Any) -> Inputs:
         c = dict(cfg)
     # the contract's `train.py data.touchpoints=PATH` must read files even under the default preset
     if c.get("source") == "synthetic" and not c.get("touchpoints"):
-        from journeynet.causal.sample import SimConfig, simulate
+        from journeynet.synthetic.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
         test = getattr(sim, "test_touchpoints", None)
@@ -431,7 +449,7 @@ def load_inputs(cfg: Any) -> Inputs:
     if c.get("spend") or c.get("spend_sources"):
         spend = load_spend(
             c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
-            c.get("channel_map"), c.get("campaign_map"),
+            c.get("channel_map"), c.get("campaign_map"), c.get("start"), c.get("end"),
         )
         touchpoints = join_single_campaign(touchpoints, spend)
         test = join_single_campaign(test, spend) if test is not None else None
