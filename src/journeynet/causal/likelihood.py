@@ -68,8 +68,6 @@ class FunnelNet(nn.Module):
         self.rho_logit = nn.Parameter(base[:, None] + torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
         move = torch.full((u, S, S + 1), -2.0, dtype=torch.float64)
         move[:, torch.arange(S), torch.arange(S)] = 1.0
-        if self.mech.signed:  # downward moves start rarer than upward ones: harm must be earned by the data
-            move = move - 2.0 * torch.as_tensor(~upper_mask(), dtype=torch.float64)
         self.move_logit = nn.Parameter(move + 0.1 * torch.randn(u, S, S + 1, generator=g, dtype=torch.float64))
         mask = np.ones((S, S + 1), dtype=bool) if self.mech.signed else upper_mask()
         self.register_buffer("move_mask", torch.as_tensor(mask))
@@ -297,15 +295,19 @@ class FunnelNet(nn.Module):
     def _paid_conversion(self, a: Tensor, ev: dict, q: dict[str, Tensor], day: int, logit_p: Tensor) -> Tensor:
         """Log-probability of a conversion in a paid session: caused by the touch, or captured.
 
-        ``a`` already carries the touch's emission ``p``; capture means the unit's own
-        targeting did not touch (``1 - p``: divide the odds back out) and the hazard fired.
+        ``a`` already carries the touch's emission ``p``. Caused: the touch's move converts.
+        Captured: the hazard fired and the unit took the session, whether its targeting
+        touched the customer without converting them, or did not touch at all (``1 - p``:
+        divide the emission's odds back out).
         """
         rows, units = ev["cu_row"], ev["cu_unit"]
         ar = a[rows]  # (m, K, S)
-        w = torch.exp(-q["wear"] * ev["cu_recent"])
-        caused = torch.bmm(ar, q["move"][units, :, S:]).sum((1, 2)) * w
-        untargeted = ar * torch.exp(-logit_p[units])[:, None, :]
-        captured = (untargeted * q["hazard_t"][day]).sum((1, 2)) * q["captured"][day, units]
+        w = torch.exp(-q["wear"] * ev["cu_recent"])[:, None, None]
+        move = q["move"][units]
+        caused = (torch.bmm(ar, move[:, :, S:]) * w).sum((1, 2))
+        touched = ar + w * (torch.bmm(ar, move[:, :, :S]) - ar)
+        untouched = ar * torch.exp(-logit_p[units])[:, None, :]
+        captured = ((touched + untouched) * q["hazard_t"][day]).sum((1, 2)) * q["captured"][day, units]
         return torch.log((caused + captured).clamp(min=1e-300))
 
     def log_prior(self, weight: float) -> Tensor:
