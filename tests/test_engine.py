@@ -88,24 +88,31 @@ def test_a_harmful_unit_gets_a_negative_effect():
     assert signed_eff[1] == pytest.approx(truth[1], rel=0.3)
 
 
+@pytest.mark.slow
 def test_wear_out_is_recovered_and_bends_the_response():
-    """Touches lose 60% of their effect per recent paid touch-day; doubling spend buys far less."""
+    """Each recent paid touch-day cuts a touch's effect by 60%: the fit finds the rate, and with it
+    the plan's next dollar buys less than the plain funnel (which has no wear-out) promises."""
     world = two_units(wear=0.9, rho=np.array([[0.05, 0.2, 0.3], [0.05, 0.3, 0.4]]))
     world.move[0] = world.move[1]
     spend = spend_with_dark_weeks()
     tp, sp = sample_frames(world, spend, seed=1)
     data = build_funnel_data(tp, sp)
-    fit, _ = fit_funnel(data, FunnelFitConfig(max_iter=60, seed=0, **ONLY["wear"]), quiet=True)
-    assert fit.wear == pytest.approx(0.9, rel=0.35)
+    worn, _ = fit_funnel(data, FunnelFitConfig(max_iter=60, seed=0, **ONLY["wear"]), quiet=True)
+    plain, _ = fit_funnel(data, FunnelFitConfig(max_iter=60, seed=0, **PLAIN), quiet=True)
+    assert worn.wear == pytest.approx(0.9, rel=0.35)
 
     def lift(params: FunnelParams) -> float:
         return float(expected_conversions(params, 2 * spend).sum() - expected_conversions(params, spend).sum())
 
-    assert lift(fit) == pytest.approx(lift(world), rel=0.3)
+    assert lift(worn) < 0.8 * lift(plain)
 
 
-def test_demand_peak_is_not_credited_to_the_spend_that_follows_it():
-    """Demand doubles for five weeks and unit 0's spend triples in the same weeks; unit 0 does nothing."""
+def test_weekly_demand_tracks_a_season_and_spares_the_spend_that_follows_it():
+    """Demand triples for five weeks while unit 0, which causes nothing, triples its spend.
+
+    The fitted weekly demand rises by about log 3 in those weeks, and unit 0 keeps an
+    effect near its true zero.
+    """
     days = 84
     demand = np.zeros(days)
     demand[35:70] = np.log(3.0)
@@ -114,8 +121,7 @@ def test_demand_peak_is_not_credited_to_the_spend_that_follows_it():
     spend[35:70, 0] *= 3.0
     truth = unit_effects(world, spend)
     assert truth[0] == pytest.approx(0.0, abs=1e-9)
-    _, plain_eff, _ = fitted_effects(world, spend, PLAIN)
-    _, demand_eff, _ = fitted_effects(world, spend, ONLY["demand"])
-    scale = truth[1]
-    assert plain_eff[0] > 0.15 * scale  # the season is credited to the spend
-    assert abs(demand_eff[0]) < 0.5 * plain_eff[0]
+    fit, effects, _ = fitted_effects(world, spend, ONLY["demand"])
+    rise = fit.demand_hazard[35:70].mean() - np.r_[fit.demand_hazard[:35], fit.demand_hazard[70:]].mean()
+    assert rise == pytest.approx(np.log(3.0), abs=0.4)
+    assert abs(effects[0]) < 0.1 * truth[1]

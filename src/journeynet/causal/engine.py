@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from journeynet.causal.data import FunnelData
-from journeynet.causal.fit import FunnelFitConfig, FunnelNet, fit_funnel, make_net
+from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, make_net
 from journeynet.causal.funnel import FunnelParams
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,12 @@ class EngineResult:
     diagnostics: dict[str, float] = field(default_factory=dict)
 
 
-def fit_engine(data: FunnelData, cfg: FunnelFitConfig) -> EngineResult:
-    """Backtest fit, full fit (warm-started from it) and interval draws; see the module docstring."""
+def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None = None) -> EngineResult:
+    """Backtest fit, full fit (warm-started from it) and interval draws; see the module docstring.
+
+    ``penalty(net)`` (e.g. lift-test experiments) joins the full fit and the group refits;
+    the backtest fit stays on the journeys alone, so the backtest checks the journeys' model.
+    """
     rng = np.random.default_rng(cfg.seed)
     cut = data.n_days - 7 * cfg.holdout_weeks
     if cfg.holdout_weeks <= 0 or cut < 28:
@@ -65,8 +69,8 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig) -> EngineResult:
     log.info("funnel fit 2/3: %d sequences over %d days", data.n_sequences, data.n_days)
     full = make_net(data, cfg)
     _copy_state(warm, full)
-    params, d2 = fit_funnel(data, _iters(cfg, cfg.refine_iter), net=full)
-    draws = interval_draws(data, full, cfg, rng)
+    params, d2 = fit_funnel(data, _iters(cfg, cfg.refine_iter), net=full, penalty=penalty)
+    draws = interval_draws(data, full, cfg, rng, penalty)
     diag = dict(d2)
     diag.update(evaluations=d1["evaluations"] + d2["evaluations"], seconds=d1["seconds"] + d2["seconds"],
                 backtest_sequences=float(warm_data.n_sequences), interval_draws=float(len(draws)))
@@ -74,8 +78,8 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig) -> EngineResult:
                         cut if cut < data.n_days else None, diag)
 
 
-def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig,
-                   rng: np.random.Generator) -> list[FunnelParams]:
+def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng: np.random.Generator,
+                   penalty: Penalty | None = None) -> list[FunnelParams]:
     """Draws of the full fit from refits on disjoint groups of customers (see the module docstring)."""
     groups = cfg.interval_groups
     if groups < 2 or cfg.interval_draws < 1:
@@ -90,7 +94,9 @@ def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig,
         net = make_net(sub, cfg)
         _copy_state(full, net)
         net.log_extra.data += float(np.log(max(sub.sample_fraction, 1e-12) / max(data.sample_fraction, 1e-12)))
-        fit_funnel(sub, _iters(cfg, cfg.interval_iter), net=net, quiet=True)
+        # a group holds 1/groups of the customers; an experiment's weight shrinks with it
+        scaled = (lambda n, b=groups: penalty(n) / b) if penalty is not None else None
+        fit_funnel(sub, _iters(cfg, cfg.interval_iter), net=net, quiet=True, penalty=scaled)
         thetas.append(_vector(net))
     log.info("funnel fit 3/3: %d group refits for intervals", groups)
     theta = np.stack(thetas)  # (B, P)

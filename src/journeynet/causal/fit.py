@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -76,22 +77,27 @@ def make_net(data: FunnelData, cfg: FunnelFitConfig) -> FunnelNet:
     return FunnelNet(data, cfg.n_segments, cfg.seed, cfg.mechanisms)
 
 
+Penalty = Callable[[FunnelNet], Tensor]
+
+
 def fit_funnel(data: FunnelData, cfg: FunnelFitConfig | None = None,
                net: FunnelNet | None = None, weights: Tensor | None = None,
-               quiet: bool = False) -> tuple[FunnelParams, dict[str, float]]:
+               quiet: bool = False, penalty: Penalty | None = None) -> tuple[FunnelParams, dict[str, float]]:
     """Fit by L-BFGS; returns the fitted parameters and fit diagnostics.
 
     ``net`` continues from a net's current parameters (a warm start); ``weights`` (N,)
-    reweights sequences, as a bootstrap over customers does.
+    reweights sequences, as a bootstrap over customers does; ``penalty(net)`` is added to
+    the negative log-likelihood (in the same units: nats of the whole sample), e.g. the
+    misfit of lift-test experiments.
     """
     cfg = cfg or FunnelFitConfig()
     net = net if net is not None else make_net(data, cfg)
-    params, diag = _lbfgs(net, cfg, cfg.max_iter, weights, quiet)
+    params, diag = _lbfgs(net, cfg, cfg.max_iter, weights, quiet, penalty)
     return params, diag
 
 
 def _lbfgs(net: FunnelNet, cfg: FunnelFitConfig, max_iter: int, weights: Tensor | None,
-           quiet: bool) -> tuple[FunnelParams, dict[str, float]]:
+           quiet: bool, penalty: Penalty | None = None) -> tuple[FunnelParams, dict[str, float]]:
     opt = torch.optim.LBFGS([p for p in net.parameters() if p.requires_grad], lr=1.0, max_iter=max_iter,
                             history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-6,
                             tolerance_change=1e-9)
@@ -102,7 +108,10 @@ def _lbfgs(net: FunnelNet, cfg: FunnelFitConfig, max_iter: int, weights: Tensor 
 
         def closure() -> Tensor:
             opt.zero_grad()
-            loss = -(net.log_likelihood(weights) + net.log_prior(cfg.prior_weight)) / n_obs
+            loss = -(net.log_likelihood(weights) + net.log_prior(cfg.prior_weight))
+            if penalty is not None:
+                loss = loss + penalty(net)
+            loss = loss / n_obs
             loss.backward()
             history.append(float(loss.detach()))
             bar.update(1)

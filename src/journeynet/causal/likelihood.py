@@ -68,8 +68,6 @@ class FunnelNet(nn.Module):
         self.rho_logit = nn.Parameter(base[:, None] + torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
         move = torch.full((u, S, S + 1), -2.0, dtype=torch.float64)
         move[:, torch.arange(S), torch.arange(S)] = 1.0
-        if self.mech.signed:  # downward moves start rarer than upward ones: harm must be earned by the data
-            move = move - 2.0 * torch.as_tensor(~upper_mask(), dtype=torch.float64)
         self.move_logit = nn.Parameter(move + 0.1 * torch.randn(u, S, S + 1, generator=g, dtype=torch.float64))
         mask = np.ones((S, S + 1), dtype=bool) if self.mech.signed else upper_mask()
         self.register_buffer("move_mask", torch.as_tensor(mask))
