@@ -32,8 +32,8 @@ import yaml
 from journeynet.attribution.classic import MODELS, classic_credit
 from journeynet.attribution.tables import funnel_table, shares, total_variation
 from journeynet.causal.data import build_funnel_data
-from journeynet.causal.engine import fit_engine
-from journeynet.causal.fit import FunnelFitConfig
+from journeynet.causal.engine import EngineResult, fit_engine
+from journeynet.causal.fit import FunnelFitConfig, fit_funnel
 from journeynet.causal.interventions import response_points
 from journeynet.data.journeys import Vocab, build_journeys
 from journeynet.pipeline import daily_units
@@ -44,7 +44,10 @@ from journeynet.synthetic.truth import plan_conversions
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL, HORIZON = 200_000.0, 30
-VARIANTS = {"full": {}, "plain": {"capture": False, "demand": False, "signed": False, "wear": False}}
+PLAIN = {"capture": False, "demand": False, "signed": False, "wear": False}
+# full: the engine as train.py runs it; plain: its fits with every mechanism off; previous: the
+# previous engine exactly (one 100-iteration fit, no mechanisms, no backtest, no intervals)
+VARIANTS = {"full": {}, "plain": PLAIN, "previous": PLAIN}
 
 
 def preset(name: str) -> dict:
@@ -95,7 +98,11 @@ def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: boo
     cfg = replace(fit_config(), **VARIANTS[variant], max_sequences=max_sequences)
     data = build_funnel_data(sim.touchpoints, sim.spend, cfg.max_sequences, 0)
     t0 = time.perf_counter()
-    result = fit_engine(data, cfg)
+    if variant == "previous":
+        params, _ = fit_funnel(data, replace(cfg, max_iter=100))
+        result = EngineResult(params)
+    else:
+        result = fit_engine(data, cfg)
     fit_s = time.perf_counter() - t0
     table = funnel_table(result.params, data.spend, float(sim.touchpoints["converted"].sum()), result.draws)
     est = table.set_index(["channel", "campaign_type"]).loc[units]

@@ -156,7 +156,8 @@ def test_store_needs_a_conversion_and_names_the_bad_file(tmp_path):
     bad["timestamp"] = bad["timestamp"].astype(str)
     bad.loc[bad.index[-1], "timestamp"] = "not a time"
     lake = write_lake(bad, tmp_path / "bad", n_files=2)
-    with pytest.raises(InputError, match=r"touchpoints file .*batch=1/part-0\.parquet: column 'timestamp' has 1 "):
+    bad_row = r"touchpoints file .*batch=1/part-0\.parquet: column 'timestamp' data row \d+ \('not a time'\)"
+    with pytest.raises(InputError, match=bad_row):
         build_journey_store(data_cfg(lake), tmp_path / "out2", settings=EngineSettings(partitions=2))
 
 
