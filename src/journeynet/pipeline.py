@@ -198,7 +198,8 @@ def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel,
         if not hasattr(lg, "log_hyperparams"):
             continue
         hp = {"model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
-              "data_source": cfg.data.source}
+              "data_source": cfg.data.source, "max_epochs": cfg.trainer.get("max_epochs"),
+              "lr": cfg.module.optimizer.get("lr"), "batch_size": cfg.data.batch_size}
         lg.log_hyperparams(hp, metrics={f"final/{k}": v for k, v in flat.items()})
         exp = getattr(lg, "experiment", None)
         if exp is None or not hasattr(exp, "add_figure"):

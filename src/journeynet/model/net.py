@@ -45,7 +45,7 @@ from journeynet.model.features import (
     journey_lengths,
     touch_features,
 )
-from journeynet.model.summary import JourneySummary
+from journeynet.model.summary import JourneySummary, PeriodicEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,9 @@ class AttentionLSTM(nn.Module):
     recurrent : bool
         False leaves the recurrent path out of the prediction (an ablation: the head
         reads the summary alone and attention is uniform over real touches).
+    periodic : bool
+        Embed each summary number with learned periodic features before the MLP
+        (:class:`~journeynet.model.summary.PeriodicEmbedding`); False feeds it raw.
     """
 
     def __init__(
@@ -142,6 +145,7 @@ class AttentionLSTM(nn.Module):
         cell: str = "lstm",
         summary_dim: int = 64,
         recurrent: bool = True,
+        periodic: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("n_channels", n_channels), ("n_campaigns", n_campaigns)):
@@ -159,7 +163,7 @@ class AttentionLSTM(nn.Module):
             n_channels=n_channels, n_campaigns=n_campaigns, channel_dim=channel_dim,
             campaign_dim=campaign_dim, hidden_size=hidden_size, num_layers=num_layers,
             dropout=dropout, bidirectional=bidirectional, attention_dim=attention_dim,
-            cell=cell, summary_dim=summary_dim, recurrent=recurrent,
+            cell=cell, summary_dim=summary_dim, recurrent=recurrent, periodic=periodic,
         )
         self.channel_emb = nn.Embedding(n_channels, channel_dim, padding_idx=0)
         self.campaign_emb = nn.Embedding(n_campaigns, campaign_dim, padding_idx=0)
@@ -173,8 +177,10 @@ class AttentionLSTM(nn.Module):
         self.attention = AdditiveAttention(state_dim, attention_dim)
         self.summary = JourneySummary(n_channels, n_campaigns) if summary_dim else None
         if self.summary is not None:
+            embed = PeriodicEmbedding(self.summary.out_dim) if periodic else nn.Identity()
+            embed_dim = embed.out_dim if periodic else self.summary.out_dim
             self.summary_mlp = nn.Sequential(
-                nn.Linear(self.summary.out_dim, summary_dim), nn.ReLU(),
+                embed, nn.Linear(embed_dim, summary_dim), nn.ReLU(),
                 nn.Linear(summary_dim, summary_dim), nn.ReLU(),
             )
             self.wide = nn.Linear(self.summary.out_dim, 1)

@@ -105,3 +105,37 @@ class JourneySummary(nn.Module):
         ], dim=1)  # (B, 13)
         return torch.cat([torch.log1p(counts), torch.log1p(camp_counts), first_ch, last_ch,
                           recency, scalars], dim=1)
+
+
+class PeriodicEmbedding(nn.Module):
+    """Each summary number as ``ReLU(W_i [sin(2 pi c_i x_i), cos(2 pi c_i x_i)])``.
+
+    A plain MLP bends slowly around a sharp threshold (a gap under a minute, exactly three
+    touches) that trees cut at once; learned frequencies per feature give it those edges
+    (Gorishniy et al., "On Embeddings for Numerical Features in Tabular Deep Learning", 2022).
+
+    Parameters
+    ----------
+    n_features : int
+        Summary width.
+    n_frequencies : int
+        Learned frequencies per feature.
+    dim : int
+        Output size per feature.
+    sigma : float
+        Standard deviation of the initial frequencies.
+    """
+
+    def __init__(self, n_features: int, n_frequencies: int = 8, dim: int = 8, sigma: float = 1.0) -> None:
+        super().__init__()
+        self.freq = nn.Parameter(torch.randn(n_features, n_frequencies) * sigma)  # (S, K)
+        self.weight = nn.Parameter(torch.randn(n_features, 2 * n_frequencies, dim) / (2 * n_frequencies) ** 0.5)
+        self.bias = nn.Parameter(torch.zeros(n_features, dim))
+        self.out_dim = n_features * dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embed ``x`` (B, S) as (B, S * dim)."""
+        angle = 2 * torch.pi * x[..., None] * self.freq  # (B, S, K)
+        z = torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)  # (B, S, 2K)
+        out = torch.relu(torch.einsum("bsk,skd->bsd", z, self.weight) + self.bias)  # (B, S, dim)
+        return out.flatten(1)
