@@ -17,6 +17,8 @@ TINY = [
     "data.synthetic.pool=4000", "data.synthetic.days=70", "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false", "model.hidden_size=16", "attribution.funnel.max_iter=8",
     "attribution.funnel.max_sequences=2500", "attribution.naive_max_journeys=600",
+    "attribution.funnel.refine_iter=4", "attribution.funnel.interval_groups=4", "attribution.funnel.interval_iter=3",
+    "attribution.funnel.interval_draws=8", "attribution.response_draws=4", "attribution.cache_dir=null",
 ]
 
 

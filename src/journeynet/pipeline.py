@@ -22,13 +22,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from journeynet.attribution import tables as attr
 from journeynet.attribution.classic import classic_credit
-from journeynet.causal.data import build_funnel_data
-from journeynet.causal.fit import FunnelFitConfig, fit_funnel
-from journeynet.causal.interventions import channel_effects, response_points
+from journeynet.attribution.interventional import interventional
+from journeynet.causal.fit import FunnelFitConfig
 from journeynet.data.inputs import load_inputs
-from journeynet.model.training import TrainedModel, make_journeys, train_model
+from journeynet.model.shards import journeys_for_run
+from journeynet.model.training import TrainedModel, train_model
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.revenue import revenue_per_conversion
+from journeynet.preflight import SettingError, check_device, check_resume
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +40,15 @@ def run_training(cfg: DictConfig) -> float:
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
+    check_device(cfg.trainer)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(cfg.data)
-    vocab, journeys, splits = make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    vocab, journeys, splits = journeys_for_run(cfg, inputs)  # a journey store when data.journeys/engine ask
+    if inputs.spend is None:
+        declare_paid(vocab, inputs.paid_channels)
+    check_resume(cfg.get("ckpt_path"), OmegaConf.to_container(cfg.model, resolve=True),
+                 {"n_channels": vocab.n_channels, "n_campaigns": vocab.n_campaigns})
     logger = [instantiate(lg) for lg in cfg.get("logger", {}).values()]
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     with OutputStage(out_dir) as stage:
@@ -49,11 +56,35 @@ def run_training(cfg: DictConfig) -> float:
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
         table, extras = attribute(cfg, inputs, trained)
-        figures = make_figures(trained, table)
+        checks = (extras["checks_table"], extras["checks"]) if "checks" in extras else None
+        figures = make_figures(trained, table, checks)
         write_outputs(stage, cfg, inputs, trained, table, extras, figures)
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
     return float(metric)
+
+
+def declare_paid(vocab: Any, channels: list[str]) -> None:
+    """Flag every unit of ``channels`` paid (``data.paid_channels`` when there is no spend)."""
+    vocab.paid = [p or c in channels for (c, _), p in zip(vocab.units, vocab.paid, strict=True)]
+
+
+def _no_funnel_reason(cfg: DictConfig, inputs: Any, vocab: Any) -> str:
+    """Why the interventional columns are empty, logged once as the sentence a user reads."""
+    if inputs.spend is not None:
+        log.warning("attribution.engine=%s: interventional effects are not computed", cfg.attribution.engine)
+        return (f"not computed: attribution.engine={cfg.attribution.engine}; "
+                "the classic and attention columns are computed")
+    paid = sorted({c for (c, _), p in zip(vocab.units, vocab.paid, strict=True) if p})
+    if paid:
+        log.warning("no spend data: attribution.csv gives the classic and attention views of the paid "
+                    "channels %s; interventional effects and response curves need spend (data.spend)",
+                    ", ".join(paid))
+    else:
+        log.warning("no spend data and no data.paid_channels: attribution.csv gives the classic and attention "
+                    "views of every channel; declare paid media with data.paid_channels=[...]; "
+                    "interventional effects and response curves need spend (data.spend)")
+    return attr.NO_SPEND_NOTE
 
 
 def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -74,31 +105,25 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
     naive = {u: v * len(journeys) / max(len(sample), 1) for u, v in naive.items()}
     extras: dict[str, Any] = {}
     funnel = None
-    if inputs.spend is None:
-        log.warning("no spend data: response curves and interventional effects need spend; skipped")
-    elif a.engine == "funnel":
+    if a.engine not in ("funnel", "none"):
+        raise SettingError(f"attribution.engine must be funnel or none, got '{a.engine}'")
+    if inputs.spend is not None and a.engine == "funnel":
         fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
-        data = build_funnel_data(inputs.touchpoints, inputs.spend, fit_cfg.max_sequences, fit_cfg.seed)
-        params, diag = fit_funnel(data, fit_cfg)
-        observed = float(inputs.touchpoints["converted"].sum())
-        funnel = attr.funnel_table(params, data.spend, observed)
-        channels = channel_effects(params, data.spend)
-        extras["channels"] = pd.DataFrame({"channel": list(channels), "removal_effect": list(channels.values())})
-        extras.update(params=params, diagnostics=diag, spend_matrix=data.spend, dates=data.dates,
-                      points=response_points(params, data.spend, tuple(cfg.response.spend_multiples)))
-    table = attr.assemble(vocab, classic, roles, naive, funnel)
+        funnel, extras = interventional(fit_cfg, inputs.touchpoints, inputs.spend,
+                                        tuple(cfg.response.spend_multiples), a.get("cache_dir"),
+                                        bool(a.get("refit", False)), int(a.get("response_draws", 20)))
+    reason = _no_funnel_reason(cfg, inputs, vocab) if funnel is None else ""
+    table = attr.assemble(vocab, classic, roles, naive, funnel, reason)
     return table, extras
 
 
 def best_achievable(inputs: Any, trained: TrainedModel, lookback_days: float) -> dict[str, float]:
     """Metrics of the generator's true journey probabilities on the same test journeys."""
-    from journeynet.causal.funnel import FunnelParams
-    from journeynet.causal.posterior import journey_probabilities
     from journeynet.model.baselines import binary_metrics
+    from journeynet.synthetic.oracle import journey_probabilities
 
-    params = FunnelParams.from_dict(inputs.truth["params"])
     idx = trained.splits["test"]
-    p = journey_probabilities(params, inputs.touchpoints, inputs.spend, trained.journeys, idx, lookback_days)
+    p = journey_probabilities(inputs.truth, inputs.touchpoints, inputs.spend, trained.journeys, idx, lookback_days)
     best = binary_metrics(trained.journeys.label[idx].astype(int), p)
     out = {f"best_achievable_{k}": v for k, v in best.items()}
     out["auc_gap_to_best"] = best["auc"] - trained.metrics["test_auc"]
@@ -137,6 +162,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
                   table: pd.DataFrame, extras: dict[str, Any], figures: dict[str, Any]) -> None:
     """Write the contract's files (and the run's own) into the staging area."""
     metrics = dict(trained.metrics)
+    if inputs.unmatched is not None and len(inputs.unmatched):
+        metrics["paid_units_without_spend"] = inputs.unmatched.to_dict(orient="records")
     if inputs.truth is not None:
         from journeynet.attribution.evaluation import truth_report
 
@@ -152,7 +179,12 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         daily = daily_units(inputs.touchpoints, inputs.spend, table)
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
-        stage.write_csv("response_curves.csv", curves_frame(fits))
+        revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
+        stage.write_csv("response_curves.csv", curves_frame(fits, revenue))
+        if extras["draw_points"] is not None:
+            stage.write_csv("response_draws.csv", response_draws(daily, table, extras["draw_points"], cfg))
+        metrics["model_checks"] = extras["checks"]
+        stage.write_csv("model_checks.csv", extras["checks_table"])
     elif inputs.spend is not None:
         log.warning("response curves need the funnel's effects (attribution.engine=funnel); "
                     "response_curves.csv not written")
@@ -169,13 +201,24 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         fig.savefig(stage.path_for(tag.split("/")[1] + ".png"), dpi=110, bbox_inches="tight")
 
 
+def response_draws(daily: pd.DataFrame, table: pd.DataFrame, draw_points: pd.DataFrame,
+                   cfg: DictConfig) -> pd.DataFrame:
+    """One fitted curve per unit and draw of the engine: the plan's interval carries the engine's uncertainty."""
+    frames = []
+    for draw, pts in draw_points.groupby("draw"):
+        fits = fit_curves(daily, _pooled(table), pts.drop(columns="draw"), cfg.response.method)
+        frames.append(curves_frame(fits).assign(draw=int(draw)))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["draw", *[c for c in out.columns if c != "draw"]]]
+
+
 def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
     paid = table[table["paid"].astype(bool)]
     return {(c, k): float(v) for c, k, v in zip(paid["channel"], paid["campaign_type"],
                                                  paid["attributed_conversions"].fillna(0.0), strict=True)}
 
 
-def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
+def make_figures(trained: TrainedModel, table: pd.DataFrame, checks: tuple | None = None) -> dict[str, Any]:
     """The run's figures by TensorBoard tag (attention by position, PR curves, opener/closer)."""
     from journeynet.model.predict import attention_by_position
     from journeynet.plots import plot_attention_by_position, plot_opener_closer, plot_pr_curves
@@ -188,7 +231,19 @@ def make_figures(trained: TrainedModel, table: pd.DataFrame) -> dict[str, Any]:
                                            **{k: (y, v) for k, v in trained.baseline_p.items()}}),
         "attribution/opener_closer": plot_opener_closer(table),
     }
+    if checks is not None:
+        from journeynet.attribution.figures import plot_model_checks
+
+        figs["attribution/model_checks"] = plot_model_checks(*checks)
     return {k: v for k, v in figs.items() if v is not None}
+
+
+def training_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The settings a sweep compares runs by: the net, the optimizer, batch size, epochs, seed, data."""
+    optimizer = cfg.module.get("optimizer") or {}
+    return {"model": OmegaConf.to_container(cfg.model, resolve=True), "lr": optimizer.get("lr"),
+            "weight_decay": optimizer.get("weight_decay"), "batch_size": cfg.data.batch_size,
+            "max_epochs": cfg.trainer.get("max_epochs"), "seed": cfg.seed, "data_source": cfg.data.source}
 
 
 def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel, figures: dict[str, Any]) -> None:
@@ -197,9 +252,7 @@ def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel,
     for lg in loggers:
         if not hasattr(lg, "log_hyperparams"):
             continue
-        hp = {"model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
-              "data_source": cfg.data.source, "max_epochs": cfg.trainer.get("max_epochs"),
-              "lr": cfg.module.optimizer.get("lr"), "batch_size": cfg.data.batch_size}
+        hp = training_hparams(cfg)
         lg.log_hyperparams(hp, metrics={f"final/{k}": v for k, v in flat.items()})
         exp = getattr(lg, "experiment", None)
         if exp is None or not hasattr(exp, "add_figure"):

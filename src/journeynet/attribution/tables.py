@@ -25,31 +25,42 @@ import numpy as np
 import pandas as pd
 
 from journeynet.causal.funnel import FunnelParams, expected_conversions
-from journeynet.causal.interventions import removal_effects
+from journeynet.causal.interventions import removal_effects, unit_effects
+from journeynet.progress import progress
 
 log = logging.getLogger(__name__)
 
 UNPAID_NOTE = "unpaid: an outcome of intent in the funnel model, not a cause"
 
 
-def funnel_table(params: FunnelParams, spend: np.ndarray, observed_conversions: float) -> pd.DataFrame:
+def funnel_table(params: FunnelParams, spend: np.ndarray, observed_conversions: float,
+                 draws: list[FunnelParams] | None = None) -> pd.DataFrame:
     """Interventional effects per paid unit, scaled to the observed conversions.
 
     ``attributed_conversions`` = raw effect x observed / model-expected conversions, so a
-    model that is off in level is corrected in level only; raw effects are kept.
+    model that is off in level is corrected in level only; raw effects are kept. With
+    ``draws`` of the model, ``removal_effect_low``/``_high`` is the 90% interval of the
+    effect over them. A harmful unit's effect is negative and stays so.
     """
     effects = removal_effects(params, spend)
     expected = float(expected_conversions(params, spend).sum())
     scale = observed_conversions / expected if expected > 0 else np.nan
     total = effects["effect"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        opener = np.where(total > 0, effects["opener_effect"] / total, np.nan)
-    return pd.DataFrame({
+        # roles split a positive effect; a harmful unit's split has no meaning
+        opener = np.where(total > 0, np.clip(effects["opener_effect"] / total, 0.0, 1.0), np.nan)
+    table = pd.DataFrame({
         "channel": effects["channel"], "campaign_type": effects["campaign_type"],
         "attributed_conversions": total * scale, "removal_effect": total,
         "opener_score": opener, "closer_score": 1.0 - opener,
         "opener_effect": effects["opener_effect"], "closer_effect": effects["closer_effect"],
     })
+    if draws:
+        spread = np.stack([unit_effects(d, spend) for d in progress(draws, desc="effect intervals")])  # (D, U)
+        # the draws' spread around their mean, centred on the fit: a shift of the draws' mean is not uncertainty
+        centred = spread - spread.mean(0) + total
+        table["removal_effect_low"], table["removal_effect_high"] = np.quantile(centred, [0.05, 0.95], axis=0)
+    return table
 
 
 def attention_roles(journeys: Any, attention: np.ndarray, n_units: int) -> pd.DataFrame:
@@ -138,22 +149,30 @@ def total_variation(p: pd.Series | np.ndarray, q: pd.Series | np.ndarray) -> flo
     return float(0.5 * np.abs(np.asarray(p, dtype=float) - np.asarray(q, dtype=float)).sum())
 
 
+NO_SPEND_NOTE = ("no spend data: interventional effects need spend (data.spend); "
+                 "the classic and attention columns are computed")
+
+
 def assemble(vocab: Any, classic: pd.DataFrame, attention: pd.DataFrame, naive: dict[int, float],
-             funnel: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per (channel, campaign_type) of the vocabulary, with every view as columns."""
+             funnel: pd.DataFrame | None, reason: str = NO_SPEND_NOTE) -> pd.DataFrame:
+    """One row per (channel, campaign_type) of the vocabulary, with every view as columns.
+
+    Without ``funnel`` the interventional columns are empty (NaN, a blank cell in the CSV),
+    never 0.0, for every unit, and ``note`` says why (``reason``): 0.0 would claim the
+    model found no effect, when no model ran.
+    """
     units = vocab.unit_frame()
     table = units.join(classic, on="unit_id").join(attention, on="unit_id")
     table["removal_effect_naive"] = table["unit_id"].map(naive).astype(float)
     if funnel is not None:
         table = table.merge(funnel, on=["channel", "campaign_type"], how="left")
+        table["note"] = np.where(table["paid"], "", UNPAID_NOTE)
+        unpaid = ~table["paid"].astype(bool)
+        table.loc[unpaid, ["attributed_conversions", "removal_effect"]] = 0.0
     else:
         for col in ("attributed_conversions", "removal_effect", "opener_score", "closer_score"):
             table[col] = np.nan
-    table["note"] = np.where(table["paid"], "", UNPAID_NOTE)
-    if funnel is None:
-        table.loc[table["paid"], "note"] = "no spend data: interventional effects need spend"
-    unpaid = ~table["paid"].astype(bool)
-    table.loc[unpaid, ["attributed_conversions", "removal_effect"]] = 0.0
+        table["note"] = reason
     first = ["channel", "campaign_type", "paid", "attributed_conversions", "removal_effect",
              "removal_effect_naive", "opener_score", "closer_score"]
     rest = [c for c in table.columns if c not in first and c != "unit_id"]

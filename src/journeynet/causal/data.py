@@ -42,6 +42,34 @@ class FunnelData:
         if self.end_day is None:
             self.end_day = np.full(self.first_day.size, self.n_days - 1, dtype=np.int64)
 
+    def subset(self, keep: np.ndarray, n_days: int | None = None) -> FunnelData:
+        """The sequences ``keep`` (bool, N) seen through day ``n_days - 1`` (default: every day).
+
+        A sequence converting after the cut is, within the cut, one that has not converted;
+        ``sample_fraction`` shrinks with the share of sequences kept, so the pool scales back.
+        """
+        t = self.n_days if n_days is None else int(n_days)
+        keep = np.asarray(keep, dtype=bool) & (self.first_day < t)
+        new_index = np.cumsum(keep) - 1
+        seq_ok = lambda rows: keep[rows[:, 0]] & (rows[:, 1] < t)  # noqa: E731
+        paid, unpaid = self.paid[seq_ok(self.paid)].copy(), self.unpaid[seq_ok(self.unpaid)].copy()
+        paid[:, 0], unpaid[:, 0] = new_index[paid[:, 0]], new_index[unpaid[:, 0]]
+        conv_day = np.where(self.conv_day < t, self.conv_day, -1)[keep]
+        conv_route = np.where(self.conv_day < t, self.conv_route, 0)[keep]
+        end_day = np.minimum(self.end_day, t - 1)[keep]
+        fraction = self.sample_fraction * keep.sum() / max(int((self.first_day < t).sum()), 1)
+        return FunnelData(self.units, self.unpaid_channels, self.dates[:t], self.spend[:t], self.first_day[keep],
+                          conv_day, conv_route, paid, unpaid, fraction,
+                          customer=None if self.customer is None else self.customer[keep], end_day=end_day)
+
+    def recent_exposure(self, window: int) -> np.ndarray:
+        """Per row of ``paid``: the sequence's paid touches (unit-days) in the ``window`` days before."""
+        if len(self.paid) == 0:
+            return np.zeros(0, dtype=np.int64)
+        key = self.paid[:, 0] * (self.n_days + window + 1) + self.paid[:, 1] + window
+        order = np.sort(key)
+        return np.searchsorted(order, key, "left") - np.searchsorted(order, key - window, "left")
+
     @property
     def n_sequences(self) -> int:
         """Number of sequences."""

@@ -35,6 +35,17 @@ def removal_effects(params: FunnelParams, spend: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["channel", "campaign_type", "effect", "opener_effect", "closer_effect"])
 
 
+def unit_effects(params: FunnelParams, spend: np.ndarray) -> np.ndarray:
+    """Conversions lost when each unit is switched off, ``(U,)`` (the total effect only; cheap for draws)."""
+    factual = expected_conversions(params, spend).sum()
+    out = np.empty(params.n_units)
+    for u in range(params.n_units):
+        off = spend.copy()
+        off[:, u] = 0.0
+        out[u] = factual - expected_conversions(params, off).sum()
+    return out
+
+
 def channel_effects(params: FunnelParams, spend: np.ndarray) -> dict[str, float]:
     """Conversions lost when every unit of a paid channel is switched off together."""
     factual = expected_conversions(params, spend).sum()

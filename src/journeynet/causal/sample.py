@@ -190,7 +190,10 @@ def sample_events(params: FunnelParams, spend: np.ndarray, rng: np.random.Genera
     seg, stage = cell // N_STAGES, cell % N_STAGES
     alive = np.ones(n, dtype=bool)
     p_touch = params.touch_prob(spend)  # (T, U, S)
-    drift_cum = np.cumsum(params.drift, axis=2)
+    hazard_t, drift_t = params.daily_rates(spend.shape[0])
+    captured = params.capture_prob(spend)  # (T, U)
+    window = max(int(params.wear_window), 1)
+    touch_days = np.zeros((window, n), dtype=np.int16)  # paid units touching each customer, by day mod window
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("customer", "day", "kind", "code", "converted")}
 
     def emit(cust: np.ndarray, day: int, kind: int, code: np.ndarray | int, conv: np.ndarray | bool) -> None:
@@ -206,9 +209,12 @@ def sample_events(params: FunnelParams, spend: np.ndarray, rng: np.random.Genera
         touched = [idx[rng.random(idx.size) < p_touch[d, u, z0]] for u in range(params.n_units)]
         for c in range(params.unpaid.shape[0]):
             emit(idx[rng.random(idx.size) < params.unpaid[c, z0]], d, 1, c, False)
+        strength = np.exp(-params.wear * touch_days.sum(0))  # wear-out from the previous days' touches
+        touch_days[d % window] = 0
         conv_today = np.zeros(n, dtype=bool)
         for u, who in enumerate(touched):
-            moving = who[~conv_today[who]]
+            touch_days[d % window, who] += 1
+            moving = who[~conv_today[who] & (rng.random(who.size) < strength[who])]
             cum = np.cumsum(params.move[u, stage[moving]], axis=1)
             new = (rng.random(moving.size)[:, None] > cum).sum(axis=1).clip(max=CONVERTED)
             conv = moving[new == CONVERTED]
@@ -216,12 +222,19 @@ def sample_events(params: FunnelParams, spend: np.ndarray, rng: np.random.Genera
             conv_today[conv] = True
             emit(who, d, 0, u, conv_today[who] & np.isin(who, conv))
         rest = idx[~conv_today[idx]]
-        by_hazard = rest[rng.random(rest.size) < params.hazard[seg[rest], stage[rest]]]
-        emit(by_hazard, d, 1, rng.choice(params.session.size, size=by_hazard.size, p=params.session), True)
+        by_hazard = rest[rng.random(rest.size) < hazard_t[d][seg[rest], stage[rest]]]
+        # the session of a conversion that needed no ad: captured by a paid unit, or unpaid
+        route = rng.random(by_hazard.size)
+        edges = np.cumsum(captured[d])
+        unit = np.searchsorted(edges, route, side="right")
+        for u in range(params.n_units):
+            emit(by_hazard[unit == u], d, 0, u, True)
+        free = by_hazard[unit == params.n_units]
+        emit(free, d, 1, rng.choice(params.session.size, size=free.size, p=params.session), True)
         conv_today[by_hazard] = True
         alive[conv_today] = False
         rest = idx[alive[idx]]
-        cum = drift_cum[seg[rest], stage[rest]]
+        cum = np.cumsum(drift_t[d][seg[rest], stage[rest]], axis=1)
         stage[rest] = (rng.random(rest.size)[:, None] > cum).sum(axis=1).clip(max=N_STAGES - 1)
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -287,3 +300,16 @@ def _spend_frame(spend: np.ndarray, params: FunnelParams, cfg: SimConfig,
 def config_dict(cfg: SimConfig) -> dict[str, Any]:
     """The config as a plain dict (stored in the ground truth)."""
     return asdict(cfg)
+
+
+def sample_frames(params: FunnelParams, spend: np.ndarray, seed: int = 0,
+                  start: str = "2024-01-01") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Canonical touchpoints and spend sampled from ``params`` under a given daily spend ``(T, U)``.
+
+    For hand-made worlds in tests: one mechanism at a time, with an exact answer from
+    :func:`journeynet.causal.funnel.expected_conversions`.
+    """
+    rng = np.random.default_rng(seed)
+    cfg = SimConfig(pool=max(int(round(params.pool)), 100), days=max(spend.shape[0], 28), start=start)
+    events = sample_events(params, spend, rng)
+    return _touchpoints_frame(events, params, cfg, rng), _spend_frame(spend, params, cfg, events)

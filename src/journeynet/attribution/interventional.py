@@ -1,0 +1,104 @@
+"""The interventional half of ``train.py``'s attribution: fit the engine (cached), then ask it questions.
+
+Returns the per-unit effects with 90% intervals, channel-level effects, the response
+rollouts (for the fitted model and for each of its draws) and the model checks. The fit
+depends only on the data and its own settings, so it is cached by a fingerprint of both:
+a sweep over the LSTM's settings or a resume reuses it (``attribution.refit=true`` forces
+a new fit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from journeynet.attribution.tables import funnel_table
+from journeynet.causal.checks import model_checks, observed_routes
+from journeynet.causal.data import FunnelData, build_funnel_data
+from journeynet.causal.engine import EngineResult, fit_engine
+from journeynet.causal.fit import FunnelFitConfig
+from journeynet.causal.funnel import FunnelParams
+from journeynet.causal.interventions import channel_effects, response_points
+
+log = logging.getLogger(__name__)
+
+
+def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame,
+                   multiples: tuple[float, ...], cache_dir: str | None = None, refit: bool = False,
+                   response_draws: int = 20) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The funnel table (effects with intervals) and the engine's by-products for ``write_outputs``."""
+    data = build_funnel_data(touchpoints, spend, fit_cfg.max_sequences, fit_cfg.seed)
+    result = cached_engine(data, fit_cfg, touchpoints, spend, cache_dir, refit)
+    params = result.params
+    observed = float(touchpoints["converted"].sum())
+    table = funnel_table(params, data.spend, observed, result.draws)
+    channels = channel_effects(params, data.spend)
+    checks_table, checks = model_checks(result, data, observed_routes(touchpoints, data))
+    points = response_points(params, data.spend, multiples)
+    draw_points = [response_points(d, data.spend, multiples).assign(draw=i)
+                   for i, d in enumerate(result.draws[:response_draws])]
+    extras: dict[str, Any] = {
+        "params": params, "diagnostics": result.diagnostics, "spend_matrix": data.spend, "dates": data.dates,
+        "points": points, "draw_points": pd.concat(draw_points, ignore_index=True) if draw_points else None,
+        "channels": pd.DataFrame({"channel": list(channels), "removal_effect": list(channels.values())}),
+        "checks_table": checks_table, "checks": checks,
+    }
+    return table, extras
+
+
+def cached_engine(data: FunnelData, cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame,
+                  cache_dir: str | None, refit: bool) -> EngineResult:
+    """:func:`fit_engine`, reused from ``cache_dir`` when the data and settings are the same."""
+    if not cache_dir:
+        return fit_engine(data, cfg)
+    key = fingerprint(touchpoints, spend, cfg)
+    path = Path(cache_dir) / f"funnel-{key}.json"
+    if path.exists() and not refit:
+        log.info("funnel fit: reusing the cached fit %s (same data and attribution.funnel settings; "
+                 "attribution.refit=true fits again)", path)
+        return _load(path)
+    result = fit_engine(data, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(_dump(result)))
+    tmp.replace(path)
+    return result
+
+
+def fingerprint(touchpoints: pd.DataFrame, spend: pd.DataFrame, cfg: FunnelFitConfig) -> str:
+    """Hash of the inputs' content, the fit settings and the engine's own source code."""
+    h = hashlib.sha256()
+    for frame in (touchpoints, spend):
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        h.update(",".join(map(str, frame.columns)).encode())
+    h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
+    causal = Path(__file__).resolve().parents[1] / "causal"
+    for src in sorted(causal.glob("*.py")):
+        h.update(src.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _dump(result: EngineResult) -> dict[str, Any]:
+    return {"params": result.params.to_dict(), "draws": [d.to_dict() for d in result.draws],
+            "backtest": result.backtest.to_dict() if result.backtest is not None else None,
+            "holdout_start": result.holdout_start, "diagnostics": result.diagnostics}
+
+
+def _load(path: Path) -> EngineResult:
+    d = json.loads(path.read_text())
+    return EngineResult(FunnelParams.from_dict(d["params"]), [FunnelParams.from_dict(x) for x in d["draws"]],
+                        FunnelParams.from_dict(d["backtest"]) if d["backtest"] else None, d["holdout_start"],
+                        {k: float(v) for k, v in d["diagnostics"].items()} | {"cached": 1.0})
+
+
+def effect_interval(values: np.ndarray, level: float = 0.90) -> tuple[float, float]:
+    """Central interval of ``values`` (draws of one effect)."""
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

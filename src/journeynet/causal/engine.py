@@ -1,0 +1,144 @@
+"""The engine's fit as a run uses it: a held-out-weeks backtest, the full fit, and draws for intervals.
+
+Three fits share the work, so the richer model costs no more than one long fit:
+
+1. a *backtest* fit on a share of the customers and all but the last
+   ``holdout_weeks`` weeks; it predicts those weeks from their actual spend (the
+   check a marketer can read) and is the warm start of
+2. the *full* fit on every sampled customer and every day (``refine_iter`` more
+   iterations);
+3. *interval* fits: the customers are split into ``interval_groups`` disjoint groups
+   and the full fit is refitted on each. A group's estimate varies ``groups`` times
+   more than the full sample's, so Gaussian draws with the groups' covariance divided
+   by ``groups`` are draws of the full estimate (a subsampling bootstrap); each draw
+   is a whole model, so every effect, curve and plan gets an interval that carries the
+   engine's uncertainty.
+
+Quickstart::
+
+    from journeynet.causal.engine import fit_engine
+    result = fit_engine(data, FunnelFitConfig())  # data: build_funnel_data(...)
+    result.params, len(result.draws), result.backtest
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from journeynet.causal.data import FunnelData
+from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, make_net
+from journeynet.causal.funnel import FunnelParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineResult:
+    """The fitted model, draws of it for intervals, and the backtest model."""
+
+    params: FunnelParams
+    draws: list[FunnelParams] = field(default_factory=list)
+    backtest: FunnelParams | None = None
+    holdout_start: int | None = None  # first held-out day of the backtest
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
+def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None = None) -> EngineResult:
+    """Backtest fit, full fit (warm-started from it) and interval draws; see the module docstring.
+
+    ``penalty(net)`` (e.g. lift-test experiments) joins the full fit and the group refits;
+    the backtest fit stays on the journeys alone, so the backtest checks the journeys' model.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    cut = data.n_days - 7 * cfg.holdout_weeks
+    if cfg.holdout_weeks <= 0 or cut < 28:
+        cut = data.n_days
+        if cfg.holdout_weeks > 0:
+            log.warning("backtest skipped: %d days leave fewer than 28 to fit on before %d held-out weeks",
+                        data.n_days, cfg.holdout_weeks)
+    warm_keep = rng.random(data.n_sequences) < cfg.warm_fraction
+    warm_data = data.subset(warm_keep, cut)
+    log.info("funnel fit 1/3: %d sequences over %d days (backtest: the last %d days held out)",
+             warm_data.n_sequences, cut, data.n_days - cut)
+    warm = make_net(warm_data, cfg)
+    backtest, d1 = fit_funnel(warm_data, cfg, net=warm)
+    log.info("funnel fit 2/3: %d sequences over %d days", data.n_sequences, data.n_days)
+    full = make_net(data, cfg)
+    _copy_state(warm, full)
+    params, d2 = fit_funnel(data, _iters(cfg, cfg.refine_iter), net=full, penalty=penalty)
+    draws = interval_draws(data, full, cfg, rng, penalty)
+    diag = dict(d2)
+    diag.update(evaluations=d1["evaluations"] + d2["evaluations"], seconds=d1["seconds"] + d2["seconds"],
+                backtest_sequences=float(warm_data.n_sequences), interval_draws=float(len(draws)))
+    return EngineResult(params, draws, backtest if cut < data.n_days else None,
+                        cut if cut < data.n_days else None, diag)
+
+
+def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng: np.random.Generator,
+                   penalty: Penalty | None = None) -> list[FunnelParams]:
+    """Draws of the full fit from refits on disjoint groups of customers (see the module docstring)."""
+    groups = cfg.interval_groups
+    if groups < 2 or cfg.interval_draws < 1:
+        return []
+    label = rng.integers(groups, size=data.n_sequences)
+    thetas = []
+    for b in range(groups):
+        sub = data.subset(label == b)
+        if sub.n_sequences < 50:
+            log.warning("interval draws skipped: a group of customers has only %d sequences", sub.n_sequences)
+            return []
+        net = make_net(sub, cfg)
+        _copy_state(full, net)
+        net.log_extra.data += float(np.log(max(sub.sample_fraction, 1e-12) / max(data.sample_fraction, 1e-12)))
+        # a group holds 1/groups of the customers; an experiment's weight shrinks with it
+        scaled = (lambda n, b=groups: penalty(n) / b) if penalty is not None else None
+        fit_funnel(sub, _iters(cfg, cfg.interval_iter), net=net, quiet=True, penalty=scaled)
+        thetas.append(_vector(net))
+    log.info("funnel fit 3/3: %d group refits for intervals", groups)
+    theta = np.stack(thetas)  # (B, P)
+    dev = (theta - theta.mean(0)) / np.sqrt(groups * (groups - 1))
+    centre = _vector(full)
+    z = rng.standard_normal((cfg.interval_draws, groups))
+    out = []
+    probe = make_net(data, cfg)
+    for row in z:
+        _set_vector(probe, centre + row @ dev)
+        out.append(probe.to_params())
+    return out
+
+
+def _iters(cfg: FunnelFitConfig, n: int) -> FunnelFitConfig:
+    from dataclasses import replace
+
+    return replace(cfg, max_iter=n)
+
+
+def _copy_state(src: FunnelNet, dst: FunnelNet) -> None:
+    """Copy every parameter; a demand series of another length keeps its last week going."""
+    with torch.no_grad():
+        for (name, a), (_, b) in zip(src.named_parameters(), dst.named_parameters(), strict=True):
+            if a.shape == b.shape:
+                b.copy_(a)
+            elif name.startswith("demand_"):
+                n = min(a.numel(), b.numel())
+                b[:n] = a[:n]
+                b[n:] = a[n - 1]
+            else:
+                raise ValueError(f"cannot warm-start parameter {name}: {tuple(a.shape)} vs {tuple(b.shape)}")
+
+
+def _vector(net: FunnelNet) -> np.ndarray:
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy().copy()
+
+
+def _set_vector(net: FunnelNet, theta: np.ndarray) -> None:
+    with torch.no_grad():
+        i = 0
+        for p in net.parameters():
+            n = p.numel()
+            p.copy_(torch.as_tensor(theta[i:i + n]).reshape(p.shape))
+            i += n
