@@ -230,28 +230,30 @@ def noisy_journeys(n: int, seed: int) -> Journeys:
     return j
 
 
-def decile_error(net: AttentionLSTM, j: Journeys) -> float:
+def decile_errors(net: AttentionLSTM, j: Journeys) -> np.ndarray:
+    """|mean predicted - observed conversion rate| per decile of the prediction."""
     from journeynet.model.calibration import reliability
 
     p, _ = predict_proba(net, j)
     table = reliability(j.label, p)
-    return float((table["predicted"] - table["observed"]).abs().max())
+    return (table["predicted"] - table["observed"]).abs().to_numpy()
 
 
 def test_calibration_on_validation_matches_observed_rates_per_decile() -> None:
     from journeynet.model.calibration import calibrate
 
     train, val, test = (noisy_journeys(n, s) for n, s in ((1500, 3), (1500, 4), (3000, 5)))
-    net = fit_full_batch(small_net(dropout=0.0), train, steps=40)  # short of overfitting
+    net = fit_full_batch(small_net(dropout=0.0), train, steps=80)
     with torch.no_grad():
         net.logit_scale.fill_(4.0)  # an over-confident net, as one trained too long is
-    before = decile_error(net, test)
+    before = decile_errors(net, test)
     fitted = calibrate(net, val)
-    after = decile_error(net, test)
-    assert before > 0.15, before  # the check can fail: the over-confident net misses it
-    assert after < 0.1, (after, fitted)
+    after = decile_errors(net, test)
+    assert before.mean() > 0.15, before  # the check can fail: the over-confident net misses it
+    # 300 journeys per decile: sampling error of an observed rate is about 0.025
+    assert after.mean() < 0.04 and after.max() < 0.1, (after, fitted)
     assert fitted["val_logloss_after"] < fitted["val_logloss_before"]
-    assert held_out_auc(net, test) > 0.7
+    assert held_out_auc(net, test) > 0.65
 
 
 def test_same_seed_same_predictions() -> None:
