@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
+from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys, split_keys
 
 
 def touches(rows):
@@ -178,3 +178,30 @@ def test_subset_keeps_touches_with_their_journeys():
     sub = j.subset([1, 0])
     assert journey_channels(sub, vocab) == [["direct"], ["email", "google_ads"]]
     assert sub.customer_id.tolist() == ["b", "a"] and sub.offsets.tolist() == [0, 1, 3]
+
+
+def test_split_group_keeps_a_users_journeys_together():
+    # ids name a journey within a user, as in the Criteo export: u<user>_j<journey>
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 60, size=300)
+    ids = [f"u{u}_j{i}" for i, u in enumerate(users)]
+    tp = pd.DataFrame({"customer_id": ids, "timestamp": pd.Timestamp("2024-01-01"),
+                       "channel": "email", "campaign_type": "", "converted": np.int8(0)})
+    j = build_journeys(tp, Vocab.fit(tp))
+    split = split_journeys(j, 0.1, 0.2, seed=1, group_pattern="^u[0-9]+")
+    owners = {k: set(split_keys(j.customer_id, "^u[0-9]+")[v]) for k, v in split.items()}
+    assert not owners["train"] & owners["test"] and not owners["val"] & owners["test"]
+    assert len(owners["test"]) == round(0.2 * len(set(users)))
+    # without the group, journeys of one user land on both sides
+    plain = split_journeys(j, 0.1, 0.2, seed=1)
+    by_user = {k: {i.split("_")[0] for i in j.customer_id[v]} for k, v in plain.items()}
+    assert by_user["train"] & by_user["test"]
+
+
+def test_split_group_names_the_id_it_cannot_read():
+    ids = np.array(["u1_j1", "x2"], dtype=object)
+    assert split_keys(ids[:1], r"^u(\d+)_").tolist() == ["1"]
+    with pytest.raises(ValueError, match="does not match customer_id 'x2'"):
+        split_keys(ids, "^u[0-9]+")
+    with pytest.raises(ValueError, match="at most one group"):
+        split_keys(ids, "(u)(1)")

@@ -40,7 +40,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from journeynet.model.features import (
+    HOUR_SIN,
     N_TOUCH_FEATURES,
+    WEEKDAY_COS,
     collate_journeys,
     journey_lengths,
     touch_features,
@@ -129,6 +131,10 @@ class AttentionLSTM(nn.Module):
     periodic : bool
         Embed each summary number with learned periodic features before the MLP
         (:class:`~journeynet.model.summary.PeriodicEmbedding`); False feeds it raw.
+    clock : bool
+        Read the hour of day and weekday of each touch. Off by default: where conversions
+        are stamped at a fixed time of day (a generated world's end-of-day conversion
+        sessions) the clock gives the label away instead of the journey predicting it.
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class AttentionLSTM(nn.Module):
         summary_dim: int = 64,
         recurrent: bool = True,
         periodic: bool = True,
+        clock: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("n_channels", n_channels), ("n_campaigns", n_campaigns)):
@@ -163,7 +170,7 @@ class AttentionLSTM(nn.Module):
             n_channels=n_channels, n_campaigns=n_campaigns, channel_dim=channel_dim,
             campaign_dim=campaign_dim, hidden_size=hidden_size, num_layers=num_layers,
             dropout=dropout, bidirectional=bidirectional, attention_dim=attention_dim,
-            cell=cell, summary_dim=summary_dim, recurrent=recurrent, periodic=periodic,
+            cell=cell, summary_dim=summary_dim, recurrent=recurrent, periodic=periodic, clock=clock,
         )
         self.channel_emb = nn.Embedding(n_channels, channel_dim, padding_idx=0)
         self.campaign_emb = nn.Embedding(n_campaigns, campaign_dim, padding_idx=0)
@@ -188,6 +195,10 @@ class AttentionLSTM(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(head_in, hidden_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_size, 1),
         )
+        keep = torch.ones(N_TOUCH_FEATURES)
+        if not clock:
+            keep[HOUR_SIN:WEEKDAY_COS + 1] = 0.0
+        self.register_buffer("feature_mask", keep, persistent=False)
         # Calibration (Platt scaling) of the logit; identity until fitted on validation.
         self.register_buffer("logit_scale", torch.ones(()))
         self.register_buffer("logit_bias", torch.zeros(()))
@@ -246,6 +257,7 @@ class AttentionLSTM(nn.Module):
         lengths_cpu = lengths.detach().to("cpu", torch.int64)
         assert int(lengths_cpu.min()) >= 1 and int(lengths_cpu.max()) <= T, "lengths out of [1, T]"
         mask = torch.arange(T, device=channel.device)[None, :] < lengths.to(channel.device)[:, None]
+        feats = feats.to(torch.float32) * self.feature_mask  # (B, T, F), clock columns zeroed unless read
         parts, wide = [], 0.0
         if self.config["recurrent"]:
             pooled, attention = self._recurrent(channel, campaign, feats, lengths, mask)
