@@ -47,6 +47,7 @@ class Inputs:
     spend: pd.DataFrame | None = None
     test_touchpoints: pd.DataFrame | None = None
     truth: dict | None = None
+    experiments: pd.DataFrame | None = None  # lift tests (data.experiments), validated against the spend
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -419,7 +420,8 @@ def load_inputs(cfg: Any) -> Inputs:
         from journeynet.synthetic.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
-        return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth)
+        return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth,
+                      _experiments(c, sim.spend))
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
     kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map")}
@@ -434,4 +436,13 @@ def load_inputs(cfg: Any) -> Inputs:
         touchpoints = join_single_campaign(touchpoints, spend)
         test = join_single_campaign(test, spend) if test is not None else None
         check_paid_channels(touchpoints, spend)
-    return Inputs(touchpoints, spend, test, None)
+    return Inputs(touchpoints, spend, test, None, _experiments(c, spend))
+
+
+def _experiments(c: Mapping[str, Any], spend: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The lift tests ``data.experiments`` names, or None."""
+    if not c.get("experiments"):
+        return None
+    from journeynet.data.experiments import load_experiments
+
+    return load_experiments(c["experiments"], spend)
