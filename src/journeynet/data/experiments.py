@@ -76,7 +76,7 @@ def _dates(raw: pd.DataFrame, col: str, path: Path) -> pd.Series:
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         raise InputError(f"experiments file {path}, row {bad[0] + 1}, column '{col}': "
-                         f"not a date: {raw[col].iloc[bad[0]]!r}")
+                         f"{_what(raw[col].iloc[bad[0]], 'a date')}")
     return parsed
 
 
@@ -86,8 +86,12 @@ def _numbers(raw: pd.DataFrame, col: str, path: Path) -> pd.Series:
     bad = np.flatnonzero(~np.isfinite(parsed.to_numpy(dtype=float)))
     if bad.size:
         raise InputError(f"experiments file {path}, row {bad[0] + 1}, column '{col}': "
-                         f"not a number: {raw[col].iloc[bad[0]]!r}")
+                         f"{_what(raw[col].iloc[bad[0]], 'a finite number')}")
     return parsed.astype(float)
+
+
+def _what(value: object, kind: str) -> str:
+    return "missing value" if pd.isna(value) else f"not {kind}: {value!r}"
 
 
 def _check_rows(exp: pd.DataFrame, spend: pd.DataFrame, path: Path) -> None:
