@@ -38,7 +38,7 @@ COLUMNS = ["channel", "campaign_type", "rank", "value_of_knowing", "window_days"
 Z90 = 1.6449  # half-width of a 90% interval in standard deviations
 
 
-def test_standard_error(window_days: float, holdout_share: float, conversions_per_day: float,
+def lift_test_standard_error(window_days: float, holdout_share: float, conversions_per_day: float,
                         effect_per_day: float) -> float:
     """Standard error of a geo lift test's market effect over the window (Poisson noise of both groups)."""
     c, r, h = conversions_per_day, effect_per_day, holdout_share
@@ -56,7 +56,7 @@ def size_test(conversions_per_day: float, effect_per_day: float, sd_per_day: flo
     best, fallback = None, None
     for window in WINDOWS:
         for share in SHARES:
-            se = test_standard_error(window, share, conversions_per_day, effect_per_day)
+            se = lift_test_standard_error(window, share, conversions_per_day, effect_per_day)
             model_sd = window * sd_per_day
             cost = share * window * max(effect_per_day, 0.0)
             if se <= target * model_sd and (best is None or (cost, window) < best[0]):
