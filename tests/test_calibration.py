@@ -13,9 +13,8 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from journeynet.attribution.experiments import size_test, suggest_experiments, lift_test_standard_error
+from journeynet.attribution.experiments import lift_test_standard_error, size_test, suggest_experiments
 from journeynet.causal.calibration import (
     Experiment,
     ExperimentPenalty,
@@ -165,3 +164,32 @@ def test_the_suggested_test_reaches_its_standard_error_at_least_cost():
     assert reached2 and share2 * window2 > share * window and se2 <= 0.3 * window2 * sd
     # a unit the model already knows well cannot be pinned down by a regional test: said so
     assert size_test(c, r, 0.01)[3] is False
+
+
+@pytest.mark.slow
+def test_one_brand_experiment_fixes_the_weakened_engine_on_the_brand_trap():
+    """Capture off: the engine credits brand search with the sessions it intercepts. One true lift test fixes it."""
+    from journeynet.attribution.tables import shares
+    from journeynet.synthetic.propagate import expected_conversions as world_conversions
+    from journeynet.synthetic.simulate import SimConfig, simulate
+
+    sim = simulate(SimConfig(seed=0, pool=4000, days=70, world="brand_trap", capture=True), optimum=False)
+    data = build_funnel_data(sim.touchpoints, sim.spend, None, 0)
+    truth = pd.DataFrame(sim.truth["units"]).set_index(["channel", "campaign_type"]).loc[list(data.units)]
+    true_share = shares(truth["effect"].to_numpy())
+    brand = int(np.argmax(truth["captured_conversions"].to_numpy()))
+    cfg = FunnelFitConfig(max_iter=25, seed=0, capture=False)
+    net = make_net(data, cfg)
+    uncalibrated, _ = fit_funnel(data, cfg, net=net, quiet=True)
+    off = sim.spend_matrix.copy()
+    w = sim.units.index(data.units[brand])
+    off[21:49, w] = 0.0
+    lost = world_conversions(sim.world, sim.spend_matrix) - world_conversions(sim.world, off)
+    value = float(lost[21:56].sum())
+    test = Experiment("brand", *data.units[brand], (brand,), 21, 48, 7, value, max(0.15 * value, 1.0))
+    before = shares(unit_effects(uncalibrated, data.spend))[brand]
+    assert before - true_share[brand] > 0.05  # the trap: the weakened engine over-credits the brand unit
+    calibrated, _ = fit_funnel(data, FunnelFitConfig(max_iter=15, seed=0, capture=False), net=net, quiet=True,
+                               penalty=ExperimentPenalty([test]))
+    after = shares(unit_effects(calibrated, data.spend))[brand]
+    assert abs(after - true_share[brand]) < 0.02
