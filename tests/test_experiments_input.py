@@ -84,3 +84,16 @@ def test_load_inputs_reads_the_path_and_rejects_a_bad_file(tmp_path):
     bad = write(tmp_path, [{**unit, "standard_error": -1}], "bad.csv")
     with pytest.raises(InputError, match="row 1, column 'standard_error': must be > 0"):
         load_inputs({"source": "synthetic", "synthetic": synthetic, "experiments": bad})
+
+
+def test_train_with_a_bad_experiments_file_exits_2_and_writes_nothing(tmp_path):
+    from conftest import run_cli
+
+    bad = write(tmp_path, [{**GOOD, "start": "2024-01-15", "end": "2024-01-10"}])
+    run_dir = tmp_path / "run"
+    proc = run_cli("train.py", "data.synthetic.pool=400", "data.synthetic.days=28", f"data.experiments={bad}",
+                   f"hydra.run.dir={run_dir}", timeout=600)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: experiments file {bad}, row 1, column 'end': 2024-01-10 is before start 2024-01-15")
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "attribution.csv").exists()
