@@ -68,6 +68,16 @@ def test_bad_rows_name_file_row_and_column(tmp_path, spend, change, message):
     assert str(err.value) == f"experiments file {path}, {message}"
 
 
+def test_a_unit_without_spend_in_the_window_is_refused(tmp_path, spend):
+    dark = spend["campaign_type"].eq("brand_search") & spend["date"].between("2024-02-01", "2024-02-20")
+    spend.loc[dark, "spend"] = 0.0
+    path = write(tmp_path, [GOOD])
+    with pytest.raises(InputError) as err:
+        load_experiments(path, spend)
+    assert str(err.value) == (f"experiments file {path}, row 1, columns 'start'/'end': google_ads/brand_search has "
+                              "no spend from 2024-02-01 to 2024-02-14: nothing was switched off")
+
+
 def test_missing_columns_and_missing_spend(tmp_path, spend):
     path = write(tmp_path, [{k: v for k, v in GOOD.items() if k != "standard_error"}])
     with pytest.raises(InputError, match=r"missing column\(s\) standard_error \(expected channel, campaign_type"):
@@ -78,7 +88,7 @@ def test_missing_columns_and_missing_spend(tmp_path, spend):
 
 def test_load_inputs_reads_the_path_and_rejects_a_bad_file(tmp_path):
     synthetic = {"pool": 400, "days": 28, "seed": 0}
-    unit = {**GOOD, "start": "2024-01-08", "end": "2024-01-14"}
+    unit = {**GOOD, "campaign_type": "", "start": "2024-01-22", "end": "2024-01-26", "lag_days": 2}
     ok = load_inputs({"source": "synthetic", "synthetic": synthetic, "experiments": write(tmp_path, [unit])})
     assert len(ok.experiments) == 1
     bad = write(tmp_path, [{**unit, "standard_error": -1}], "bad.csv")

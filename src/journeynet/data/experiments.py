@@ -90,6 +90,14 @@ def _numbers(raw: pd.DataFrame, col: str, path: Path) -> pd.Series:
     return parsed.astype(float)
 
 
+def _window_spend(spend: pd.DataFrame, row: object) -> float:
+    dates = pd.to_datetime(spend["date"]).dt.normalize()
+    unit = spend["channel"].astype(str) == row.channel
+    if row.campaign_type:
+        unit &= spend["campaign_type"].astype(str) == row.campaign_type
+    return float(spend.loc[unit & (dates >= row.start) & (dates <= row.end), "spend"].sum())
+
+
 def _what(value: object, kind: str) -> str:
     return "missing value" if pd.isna(value) else f"not {kind}: {value!r}"
 
@@ -117,3 +125,6 @@ def _check_rows(exp: pd.DataFrame, spend: pd.DataFrame, path: Path) -> None:
         if row.start < first or counted > last:
             raise InputError(f"{where}, columns 'start'/'end': window {row.start:%Y-%m-%d}..{counted:%Y-%m-%d} "
                              f"(lag included) is outside the data ({first:%Y-%m-%d}..{last:%Y-%m-%d})")
+        if _window_spend(spend, row) <= 0:
+            raise InputError(f"{where}, columns 'start'/'end': {row.channel}/{row.campaign_type or '*'} has no "
+                             f"spend from {row.start:%Y-%m-%d} to {row.end:%Y-%m-%d}: nothing was switched off")
