@@ -90,12 +90,13 @@ def plan_score(sim, data, params, table, units: list) -> dict[str, float]:
     return {"plan_pct": 100 * plan / best, "current_pct": 100 * cur / best}
 
 
-def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: bool) -> dict:
+def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: bool,
+        overrides: dict | None = None) -> dict:
     sim = simulate(SimConfig(seed=seed, **preset(name)), optimum=plan)
     truth = pd.DataFrame(sim.truth["units"])
     units = list(zip(truth.channel, truth.campaign_type, strict=True))
     true_share = shares(truth["effect"])
-    cfg = replace(fit_config(), **VARIANTS[variant], max_sequences=max_sequences)
+    cfg = replace(fit_config(), **VARIANTS[variant], max_sequences=max_sequences, **(overrides or {}))
     data = build_funnel_data(sim.touchpoints, sim.spend, cfg.max_sequences, 0)
     t0 = time.perf_counter()
     if variant == "previous":
@@ -119,7 +120,9 @@ def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: boo
            "brand_unit": "/".join(units[brand]), "brand_share": share[brand], "brand_true": true_share[brand],
            "harmful_est": [float(est["removal_effect"].iloc[h]) for h in harmful],
            "harmful_true": [float(truth["effect"].iloc[h]) for h in harmful],
-           "roles_ok": bool(op.size and cl.size and op.min() > cl.max()) if op.size and cl.size else None}
+           "roles_ok": bool(op.size and cl.size and op.min() > cl.max()) if op.size and cl.size else None,
+           "units": ["/".join(u) for u in units], "share_est": share.round(4).tolist(),
+           "share_true": true_share.round(4).tolist()}
     if "removal_effect_low" in est:
         inside = (est["removal_effect_low"].to_numpy() <= truth["effect"].to_numpy()) & (
             truth["effect"].to_numpy() <= est["removal_effect_high"].to_numpy())
@@ -138,12 +141,14 @@ def main() -> None:
     ap.add_argument("--max-sequences", type=int, default=20_000)
     ap.add_argument("--no-plan", action="store_true")
     ap.add_argument("--out", default=None, help="append JSON lines here")
+    ap.add_argument("--set", nargs="*", default=[], help="attribution.funnel overrides, e.g. n_segments=3")
     args = ap.parse_args()
     torch.set_num_threads(1)
     for name in args.presets:
         for seed in args.seeds:
             for variant in args.variants:
-                row = one(name, seed, variant, args.max_sequences, not args.no_plan)
+                sets = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+                row = one(name, seed, variant, args.max_sequences, not args.no_plan, sets) | {"set": args.set}
                 line = json.dumps(row, default=float)
                 print(line, flush=True)
                 if args.out:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from conftest import run_cli
 from journeynet.data.inputs import load_touchpoints
@@ -26,7 +25,6 @@ def test_predict_scores_a_new_file_with_the_saved_model(tiny_run: Path, tmp_path
     assert list(pred.columns) == ["customer_id", "journey", "p", "converted"]
     assert pred["p"].between(0, 1).all()
     assert pred["converted"].sum() == tp["converted"].sum()  # one journey ends at each conversion
-    assert roc_auc_score(pred["converted"], pred["p"]) > 0.5
     assert not pred.duplicated(["customer_id", "journey"]).any()
     # the saved model's own scores of the same journeys, built the way train.py builds them
     module = JourneyModule.load(tiny_run / "model.ckpt")

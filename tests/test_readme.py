@@ -26,7 +26,9 @@ ENTRY_POINTS = ("train.py", "optimize.py", "predict.py")
 SMALL_TRAIN = {
     "trainer.max_epochs": "1", "trainer.enable_progress_bar": "false", "model.hidden_size": "8",
     "attribution.funnel.max_iter": "3", "attribution.funnel.max_sequences": "800",
-    "attribution.naive_max_journeys": "300",
+    "attribution.naive_max_journeys": "300", "attribution.funnel.refine_iter": "2",
+    "attribution.funnel.interval_groups": "2", "attribution.funnel.interval_iter": "2",
+    "attribution.funnel.interval_draws": "4", "attribution.response_draws": "2",
 }
 SMALL_WORLD = {"data.synthetic.pool": "1500", "data.synthetic.days": "35"}
 SMALL_LANDINGS = {"data.generate.pool": "1500"}

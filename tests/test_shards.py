@@ -143,3 +143,28 @@ def test_two_gloo_ranks_each_load_only_their_shards(tmp_path):
     assert all(r["seen_train"] == r["n_train"] and r["seen_val"] == r["n_val"] for r in ranks)
     assert ranks[0]["param_sums"][0] == ranks[0]["param_sums"][1] == ranks[1]["param_sums"][0]
     assert np.isfinite(ranks[0]["param_sums"][0])
+
+
+def test_train_reads_journeys_from_a_store_and_checks_its_settings(tmp_path):
+    from types import SimpleNamespace
+
+    import pytest
+    from omegaconf import OmegaConf
+
+    from journeynet.data.inputs import load_touchpoints
+    from journeynet.errors import InputError
+    from journeynet.model.shards import journeys_for_run
+
+    lake = write_lake(touchpoints(150, seed=5), tmp_path / "tp", n_files=2)
+    data = {"touchpoints": str(lake), "lookback_days": 30, "max_len": 50, "split": "customer", "val_fraction": 0.1,
+            "test_fraction": 0.2, "engine": "local", "partitions": 3, "workers": 1, "journeys": str(tmp_path / "s")}
+    cfg = OmegaConf.create({"seed": 0, "data": data, "paths": {"output_dir": str(tmp_path / "run")}})
+    inputs = SimpleNamespace(touchpoints=load_touchpoints(lake), spend=None, test_touchpoints=None)
+    vocab, journeys, splits = journeys_for_run(cfg, inputs)
+    assert len(read_manifest(tmp_path / "s")["shards"]) == 3
+    assert splits.keys() == {"train", "val", "test"} and sum(len(v) for v in splits.values()) == len(journeys)
+    again = journeys_for_run(cfg, inputs)  # reused, not rebuilt: same arrays
+    assert np.array_equal(again[1].channel, journeys.channel) and again[0] == vocab
+    cfg.data.max_len = 20
+    with pytest.raises(InputError, match=r"was built with max_len=50, the config asks data.max_len=20"):
+        journeys_for_run(cfg, inputs)

@@ -111,7 +111,8 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
         fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
         funnel, extras = interventional(fit_cfg, inputs.touchpoints, inputs.spend,
                                         tuple(cfg.response.spend_multiples), a.get("cache_dir"),
-                                        bool(a.get("refit", False)), int(a.get("response_draws", 20)))
+                                        bool(a.get("refit", False)), int(a.get("response_draws", 20)),
+                                        experiments=getattr(inputs, "experiments", None))
     reason = _no_funnel_reason(cfg, inputs, vocab) if funnel is None else ""
     table = attr.assemble(vocab, classic, roles, naive, funnel, reason)
     return table, extras
@@ -185,6 +186,11 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
             stage.write_csv("response_draws.csv", response_draws(daily, table, extras["draw_points"], cfg))
         metrics["model_checks"] = extras["checks"]
         stage.write_csv("model_checks.csv", extras["checks_table"])
+        if extras.get("experiments") is not None:
+            metrics["experiments"] = extras["experiments"]
+            metrics["experiment_conflicts"] = [e["name"] for e in extras["experiments"] if e["conflict"]]
+        if extras.get("suggested") is not None and len(extras["suggested"]):
+            stage.write_csv("experiments_suggested.csv", extras["suggested"])
     elif inputs.spend is not None:
         log.warning("response curves need the funnel's effects (attribution.engine=funnel); "
                     "response_curves.csv not written")

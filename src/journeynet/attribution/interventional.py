@@ -5,6 +5,11 @@ rollouts (for the fitted model and for each of its draws) and the model checks. 
 depends only on the data and its own settings, so it is cached by a fingerprint of both:
 a sweep over the LSTM's settings or a resume reuses it (``attribution.refit=true`` forces
 a new fit).
+
+With lift-test experiments (``data.experiments``) the engine is fitted twice: on the
+journeys alone (kept as ``removal_effect_uncalibrated``, and its draws give the model's
+side of the conflict check) and with the experiments in its objective
+(:mod:`journeynet.causal.calibration`), whose effects are the table's.
 """
 
 from __future__ import annotations
@@ -19,26 +24,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeynet.attribution.experiments import suggest_experiments
 from journeynet.attribution.tables import funnel_table
+from journeynet.causal.calibration import ExperimentPenalty, experiment_report, resolve_experiments
 from journeynet.causal.checks import model_checks, observed_routes
 from journeynet.causal.data import FunnelData, build_funnel_data
 from journeynet.causal.engine import EngineResult, fit_engine
-from journeynet.causal.fit import FunnelFitConfig
+from journeynet.causal.fit import FunnelFitConfig, Penalty
 from journeynet.causal.funnel import FunnelParams
-from journeynet.causal.interventions import channel_effects, response_points
+from journeynet.causal.interventions import channel_effects, response_points, unit_effects
 
 log = logging.getLogger(__name__)
 
 
 def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame,
                    multiples: tuple[float, ...], cache_dir: str | None = None, refit: bool = False,
-                   response_draws: int = 20) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The funnel table (effects with intervals) and the engine's by-products for ``write_outputs``."""
+                   response_draws: int = 20,
+                   experiments: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The funnel table (effects with intervals) and the engine's by-products for ``write_outputs``.
+
+    ``experiments`` (a validated :func:`journeynet.data.experiments.load_experiments`
+    frame) calibrates the fit; ``extras["experiments"]`` then lists each with the model's
+    value before and after.
+    """
     data = build_funnel_data(touchpoints, spend, fit_cfg.max_sequences, fit_cfg.seed)
     result = cached_engine(data, fit_cfg, touchpoints, spend, cache_dir, refit)
+    uncalibrated, report = None, None
+    if experiments is not None and len(experiments):
+        tests = resolve_experiments(experiments, data.units, data.dates)
+        uncalibrated = result
+        salt = pd.util.hash_pandas_object(experiments.astype(str), index=False).to_numpy().tobytes()
+        result = cached_engine(data, fit_cfg, touchpoints, spend, cache_dir, refit,
+                               penalty=ExperimentPenalty(tests), salt=salt)
+        report = experiment_report(tests, data.spend, uncalibrated, result)
     params = result.params
     observed = float(touchpoints["converted"].sum())
     table = funnel_table(params, data.spend, observed, result.draws)
+    if uncalibrated is not None:
+        table["removal_effect_uncalibrated"] = unit_effects(uncalibrated.params, data.spend)
     channels = channel_effects(params, data.spend)
     checks_table, checks = model_checks(result, data, observed_routes(touchpoints, data))
     points = response_points(params, data.spend, multiples)
@@ -49,22 +72,29 @@ def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: p
         "points": points, "draw_points": pd.concat(draw_points, ignore_index=True) if draw_points else None,
         "channels": pd.DataFrame({"channel": list(channels), "removal_effect": list(channels.values())}),
         "checks_table": checks_table, "checks": checks,
+        "suggested": suggest_experiments(table, params, data.spend),
     }
+    if report is not None:
+        extras["experiments"] = report
     return table, extras
 
 
 def cached_engine(data: FunnelData, cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame,
-                  cache_dir: str | None, refit: bool) -> EngineResult:
-    """:func:`fit_engine`, reused from ``cache_dir`` when the data and settings are the same."""
+                  cache_dir: str | None, refit: bool, penalty: Penalty | None = None,
+                  salt: bytes = b"") -> EngineResult:
+    """:func:`fit_engine`, reused from ``cache_dir`` when the data and settings are the same.
+
+    ``salt`` identifies what ``penalty`` adds to the fit (the experiments' content).
+    """
     if not cache_dir:
-        return fit_engine(data, cfg)
-    key = fingerprint(touchpoints, spend, cfg)
+        return fit_engine(data, cfg, penalty=penalty)
+    key = fingerprint(touchpoints, spend, cfg, salt)
     path = Path(cache_dir) / f"funnel-{key}.json"
     if path.exists() and not refit:
         log.info("funnel fit: reusing the cached fit %s (same data and attribution.funnel settings; "
                  "attribution.refit=true fits again)", path)
         return _load(path)
-    result = fit_engine(data, cfg)
+    result = fit_engine(data, cfg, penalty=penalty)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(_dump(result)))
@@ -72,9 +102,9 @@ def cached_engine(data: FunnelData, cfg: FunnelFitConfig, touchpoints: pd.DataFr
     return result
 
 
-def fingerprint(touchpoints: pd.DataFrame, spend: pd.DataFrame, cfg: FunnelFitConfig) -> str:
-    """Hash of the inputs' content, the fit settings and the engine's own source code."""
-    h = hashlib.sha256()
+def fingerprint(touchpoints: pd.DataFrame, spend: pd.DataFrame, cfg: FunnelFitConfig, salt: bytes = b"") -> str:
+    """Hash of the inputs' content, the fit settings, ``salt`` and the engine's own source code."""
+    h = hashlib.sha256(salt)
     for frame in (touchpoints, spend):
         h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
         h.update(",".join(map(str, frame.columns)).encode())

@@ -57,6 +57,7 @@ class Inputs:
     truth: dict | None = None
     paid_channels: list[str] = field(default_factory=list)  # declared by data.paid_channels
     unmatched: pd.DataFrame | None = None  # journey units on paid channels without spend
+    experiments: pd.DataFrame | None = None  # lift tests (data.experiments), validated against the spend
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -431,7 +432,7 @@ def load_inputs(cfg: Any) -> Inputs:
         test = getattr(sim, "test_touchpoints", None)
         if c.get("test_touchpoints"):  # a held-out file is read under the generated world too
             test = load_touchpoints(c["test_touchpoints"], **_touch_kwargs(c))
-        return Inputs(sim.touchpoints, sim.spend, test, sim.truth)
+        return Inputs(sim.touchpoints, sim.spend, test, sim.truth, experiments=_experiments(c, sim.spend))
     if not c.get("touchpoints") and c.get("generate") and (c.get("spend") or c.get("spend_sources")):
         from journeynet.data.landings import write_landings
 
@@ -455,4 +456,13 @@ def load_inputs(cfg: Any) -> Inputs:
         test = join_single_campaign(test, spend) if test is not None else None
         check_paid_channels(touchpoints, spend)
         unmatched = unmatched_units(touchpoints, spend, paid, bool(c.get("strict_units")))
-    return Inputs(touchpoints, spend, test, None, paid, unmatched)
+    return Inputs(touchpoints, spend, test, None, paid, unmatched, _experiments(c, spend))
+
+
+def _experiments(c: Mapping[str, Any], spend: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The lift tests ``data.experiments`` names, or None."""
+    if not c.get("experiments"):
+        return None
+    from journeynet.data.experiments import load_experiments
+
+    return load_experiments(c["experiments"], spend)

@@ -281,10 +281,8 @@ def read_dataset(
     """
     dataset = open_dataset(path, what)
     wanted = list(dict.fromkeys([*(columns or dataset.schema.names), *([date_column] if date_column else [])]))
-    check_schemas(dataset, wanted, what)
-    extra = [c for c in optional if c in dataset.schema.names and c not in wanted]
-    check_schemas(dataset, extra, what)
-    wanted += extra
+    wanted += [c for c in optional if c in dataset.schema.names and c not in wanted]
+    check_schemas(dataset, wanted, what)  # one footer read per file
     expr = date_filter(dataset.schema, date_column, start, end) if date_column else None
     fragments = list(dataset.get_fragments())
     total = sum(f.num_row_groups for f in fragments)

@@ -33,30 +33,60 @@ def first_row(mask: pd.Series | np.ndarray) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0]) + 1
 
 
-def _infer_format(text: pd.Series, dayfirst: bool | None) -> tuple[str | None, str]:
-    """One format for a whole column of date strings, and how it was chosen.
+def _parse(text: pd.Series, fmt: str) -> pd.Series:
+    """``text`` parsed with ``fmt`` to naive UTC; NaT where a value does not match."""
+    return pd.to_datetime(text, format=fmt, errors="coerce", utc=True).dt.tz_localize(None)
 
-    ISO-8601 (``2024-05-12 10:00``) is unambiguous and wins when the first value has it.
-    Otherwise the first value's layout is guessed month-first and day-first; when both read
-    every row, month-first is kept (pandas' convention) unless ``dayfirst`` says otherwise.
+
+def _parse_inferred(text: pd.Series, dayfirst: bool | None) -> tuple[pd.Series, str | None, str]:
+    """Parse with one format inferred from the first value; returns values, format and how it was chosen.
+
+    ISO-8601 (``2024-05-12 10:00``) is unambiguous and wins when the first value has it (rows
+    of other ISO precisions, ``2024-05-12``, still count as ISO-8601). Otherwise the first
+    value's layout is guessed month-first and day-first; the column decides between them:
+    the one that reads every row, month-first (pandas' convention) with a warning when every
+    day is 12 or less so both would, unless ``dayfirst`` says otherwise.
     """
-    first = str(text.iloc[0])
-    if pd.Series([first]).str.contains(_ISO_START).iloc[0]:
-        return "ISO8601", "ISO-8601, inferred from data row 1"
     from pandas.tseries.api import guess_datetime_format
 
+    first = str(text.iloc[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        if pd.Series([first]).str.contains(_ISO_START).iloc[0]:
+            exact = guess_datetime_format(first) or "ISO8601"
+            parsed = _parse(text, exact)  # an exact layout parses faster than pandas' ISO8601 mode
+            retry = parsed.isna()
+            if retry.any():
+                parsed[retry] = _parse(text[retry], "ISO8601")
+            return parsed, "ISO8601", "ISO-8601, inferred from data row 1"
         options = [True] if dayfirst else [False] if dayfirst is not None else [False, True]
         guesses = list(dict.fromkeys(g for d in options if (g := guess_datetime_format(first, dayfirst=d))))
-    if len(guesses) <= 1:
-        return (guesses[0] if guesses else None), "inferred from data row 1"
-    failures = [int(pd.to_datetime(text, format=g, errors="coerce").isna().sum()) for g in guesses]
-    if failures[0] == 0 and failures[1] == 0:
-        log.warning("dates like '%s' read month-first (%s) as every row allows it; set "
-                    "data.dayfirst=true if the day comes first", first, guesses[0])
-    best = int(np.argmin(failures))
-    return guesses[best], f"inferred from data row 1, {'day' if best else 'month'}-first"
+    if not guesses:
+        return pd.Series(pd.NaT, index=text.index), None, ""
+    parsed = _parse(text, guesses[0])
+    if len(guesses) == 1:
+        return parsed, guesses[0], "inferred from data row 1"
+    if not parsed.isna().any():
+        if not (parsed.dt.day > 12).any():
+            log.warning("dates like '%s' read month-first (%s) as every row allows it; set "
+                        "data.dayfirst=true if the day comes first", first, guesses[0])
+        return parsed, guesses[0], "inferred from data row 1, month-first"
+    day_first = _parse(text, guesses[1])
+    if day_first.isna().sum() < parsed.isna().sum():
+        return day_first, guesses[1], "inferred from data row 1, day-first"
+    return parsed, guesses[0], "inferred from data row 1, month-first"
+
+
+def _blank(value: object) -> bool:
+    """Whether a cell is empty (missing or whitespace)."""
+    return value is None or pd.isna(value) or str(value).strip() == ""
+
+
+def _raise_blank(blank: pd.Series, what: str, path: Path | str, col: str, kind: str) -> None:
+    """Raise naming the first empty value, if any."""
+    if blank.any():
+        raise InputError(f"{what} file {path}: column '{col}' has {int(blank.sum())} empty {kind} "
+                         f"(first at data row {first_row(blank)})")
 
 
 def parse_timestamps(raw: pd.Series, what: str, path: Path | str, col: str, kind: str,
@@ -70,27 +100,26 @@ def parse_timestamps(raw: pd.Series, what: str, path: Path | str, col: str, kind
     hint = ("set data.timestamp_format (e.g. '%d/%m/%Y %H:%M') or data.dayfirst=true"
             if what == "touchpoints" else "write the dates as YYYY-MM-DD")
     if pd.api.types.is_datetime64_any_dtype(raw):
-        parsed = pd.to_datetime(raw, utc=True)
+        parsed = pd.to_datetime(raw, utc=True).dt.tz_localize(None)
         if parsed.isna().any():
             raise InputError(f"{what} file {path}: column '{col}' has {int(parsed.isna().sum())} empty "
                              f"{kind} (first at data row {first_row(parsed.isna())})")
     else:
-        text = raw.astype("string").str.strip()
-        blank = text.isna() | (text == "")
-        if blank.any():
-            raise InputError(f"{what} file {path}: column '{col}' has {int(blank.sum())} empty {kind} "
-                             f"(first at data row {first_row(blank)})")
-        how = f"data.timestamp_format={fmt}" if fmt else ""
-        if not fmt:
-            fmt, how = _infer_format(text, dayfirst)
+        text = raw if pd.api.types.is_string_dtype(raw) else raw.astype("string")
+        if _blank(text.iloc[0]):  # no first value to infer the format from
+            _raise_blank(text.isna() | (text.astype("string").str.strip() == ""), what, path, col, kind)
+        if fmt:
+            parsed, how = _parse(text, fmt), f"data.timestamp_format={fmt}"
+        else:
+            parsed, fmt, how = _parse_inferred(text, dayfirst)
         if fmt is None:
             raise InputError(f"{what} file {path}: column '{col}' has {kind} in no known format "
                              f"(first: '{text.iloc[0]}' at data row 1); {hint}")
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
         bad = parsed.isna()
-        if bad.any():
+        if bad.any():  # blanks are looked for only now: stripping every row costs as much as parsing
+            _raise_blank(text.isna() | (text.astype("string").str.strip() == ""), what, path, col, kind)
             raise InputError(
                 f"{what} file {path}: column '{col}' data row {first_row(bad)} ('{text[bad].iloc[0]}') "
                 f"does not match the column's format {fmt} ({how}); {int(bad.sum())} of {len(text)} rows "
                 f"differ; {hint}")
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    return parsed.astype("datetime64[ns]")

@@ -102,8 +102,9 @@ def checks_section(run: TrainRun) -> dict[str, Any]:
             cols = {"date": g["date"].dt.strftime("%Y-%m-%d"), "observed": g["observed"], "predicted": g["predicted"],
                     "low": g["predicted_low"], "high": g["predicted_high"], "period": g["period"]}
             chart = checks_chart({k: v.tolist() for k, v in cols.items()})
-            err = (g["predicted"] - g["observed"]).abs().sum() / max(g["observed"].abs().sum(), 1e-9)
-            out["charts"].append({"series": s, "chart": chart, "wape": float(err),
+            obs, pred = float(g["observed"].sum()), float(g["predicted"].sum())
+            out["charts"].append({"series": s, "chart": chart, "observed": obs, "predicted": pred,
+                                  "error": (pred - obs) / obs if obs >= 10 else None,
                                   "status": str(((mc or {}).get("units") or {}).get(s, {}).get("status", ""))})
     return out
 
