@@ -32,8 +32,8 @@ import yaml
 from journeynet.attribution.classic import MODELS, classic_credit
 from journeynet.attribution.tables import funnel_table, shares, total_variation
 from journeynet.causal.data import build_funnel_data
-from journeynet.causal.engine import fit_engine
-from journeynet.causal.fit import FunnelFitConfig
+from journeynet.causal.engine import EngineResult, fit_engine
+from journeynet.causal.fit import FunnelFitConfig, fit_funnel
 from journeynet.causal.interventions import response_points
 from journeynet.data.journeys import Vocab, build_journeys
 from journeynet.pipeline import daily_units
@@ -44,7 +44,10 @@ from journeynet.synthetic.truth import plan_conversions
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL, HORIZON = 200_000.0, 30
-VARIANTS = {"full": {}, "plain": {"capture": False, "demand": False, "signed": False, "wear": False}}
+PLAIN = {"capture": False, "demand": False, "signed": False, "wear": False}
+# full: the engine as train.py runs it; plain: its fits with every mechanism off; previous: the
+# previous engine exactly (one 100-iteration fit, no mechanisms, no backtest, no intervals)
+VARIANTS = {"full": {}, "plain": PLAIN, "previous": PLAIN}
 
 
 def preset(name: str) -> dict:
@@ -87,15 +90,20 @@ def plan_score(sim, data, params, table, units: list) -> dict[str, float]:
     return {"plan_pct": 100 * plan / best, "current_pct": 100 * cur / best}
 
 
-def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: bool) -> dict:
+def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: bool,
+        overrides: dict | None = None) -> dict:
     sim = simulate(SimConfig(seed=seed, **preset(name)), optimum=plan)
     truth = pd.DataFrame(sim.truth["units"])
     units = list(zip(truth.channel, truth.campaign_type, strict=True))
     true_share = shares(truth["effect"])
-    cfg = replace(fit_config(), **VARIANTS[variant], max_sequences=max_sequences)
+    cfg = replace(fit_config(), **VARIANTS[variant], max_sequences=max_sequences, **(overrides or {}))
     data = build_funnel_data(sim.touchpoints, sim.spend, cfg.max_sequences, 0)
     t0 = time.perf_counter()
-    result = fit_engine(data, cfg)
+    if variant == "previous":
+        params, _ = fit_funnel(data, replace(cfg, max_iter=100))
+        result = EngineResult(params)
+    else:
+        result = fit_engine(data, cfg)
     fit_s = time.perf_counter() - t0
     table = funnel_table(result.params, data.spend, float(sim.touchpoints["converted"].sum()), result.draws)
     est = table.set_index(["channel", "campaign_type"]).loc[units]
@@ -112,7 +120,9 @@ def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: boo
            "brand_unit": "/".join(units[brand]), "brand_share": share[brand], "brand_true": true_share[brand],
            "harmful_est": [float(est["removal_effect"].iloc[h]) for h in harmful],
            "harmful_true": [float(truth["effect"].iloc[h]) for h in harmful],
-           "roles_ok": bool(op.size and cl.size and op.min() > cl.max()) if op.size and cl.size else None}
+           "roles_ok": bool(op.size and cl.size and op.min() > cl.max()) if op.size and cl.size else None,
+           "units": ["/".join(u) for u in units], "share_est": share.round(4).tolist(),
+           "share_true": true_share.round(4).tolist()}
     if "removal_effect_low" in est:
         inside = (est["removal_effect_low"].to_numpy() <= truth["effect"].to_numpy()) & (
             truth["effect"].to_numpy() <= est["removal_effect_high"].to_numpy())
@@ -131,12 +141,14 @@ def main() -> None:
     ap.add_argument("--max-sequences", type=int, default=20_000)
     ap.add_argument("--no-plan", action="store_true")
     ap.add_argument("--out", default=None, help="append JSON lines here")
+    ap.add_argument("--set", nargs="*", default=[], help="attribution.funnel overrides, e.g. n_segments=3")
     args = ap.parse_args()
     torch.set_num_threads(1)
     for name in args.presets:
         for seed in args.seeds:
             for variant in args.variants:
-                row = one(name, seed, variant, args.max_sequences, not args.no_plan)
+                sets = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+                row = one(name, seed, variant, args.max_sequences, not args.no_plan, sets) | {"set": args.set}
                 line = json.dumps(row, default=float)
                 print(line, flush=True)
                 if args.out:

@@ -296,3 +296,103 @@ def test_plan_figures_are_returned_not_shown():
     plan = pd.DataFrame([{"channel": u[0], "campaign_type": u[1], "spend": v,
                           "current_spend": cur[u]} for u, v in res.allocation.items()])
     assert len(plot_plan_vs_current(plan).axes) == 1
+
+
+# --- objectives, target mode, frontier, binding constraints -------------------------------
+
+def _spec(curves, value=None, **settings):
+    from journeynet.planning.objectives import ProblemSpec
+    from journeynet.planning.settings import BudgetSettings
+
+    return ProblemSpec(curves, BudgetSettings(**settings), value=value)
+
+
+@pytest.mark.parametrize("a,target", [(1.0, 300.0), (1.0, 120.0), (0.6, 250.0)], ids=["a1-cpa300", "a1-cpa120",
+                                                                                    "a0.6-cpa250"])
+def test_target_cpa_finds_the_budget_where_one_more_conversion_costs_x(a, target):
+    from scipy.optimize import brentq
+
+    from journeynet.planning.objectives import find_target_total, marginal_return
+
+    curve = HillCurve(10.0, 1000.0, a)
+    spec = _spec({(G, "s"): curve, (M, ""): curve, (B, "s"): curve}, min_channel_share=0.0, min_campaign_share=0.0,
+                 target_cpa=target)
+    # known answer: identical curves split evenly, so the daily spend s per unit solves f'(s) = 1 / X
+    s = brentq(lambda x: curve.derivative(x) - 1.0 / target, 1e-6, 1e7)
+    total = find_target_total(spec, 1.0 / target)
+    assert total == pytest.approx(3 * 30 * s, rel=0.005)
+    assert marginal_return(spec, total)["cost_per_conversion"] == pytest.approx(target, rel=0.005)
+
+
+def test_target_roas_with_revenue_matches_the_equivalent_cpa():
+    from journeynet.planning.objectives import find_target_total
+
+    curve = HillCurve(10.0, 1000.0, 1.0)
+    curves = {(G, "s"): curve, (M, ""): curve}
+    by_cpa = find_target_total(_spec(curves, min_channel_share=0.0, min_campaign_share=0.0, target_cpa=300.0),
+                               1 / 300.0)
+    spec = _spec(curves, value={u: 90.0 for u in curves}, min_channel_share=0.0, min_campaign_share=0.0,
+                 objective="revenue", target_roas=0.3)  # 90 revenue per conversion / 300 per conversion
+    assert find_target_total(spec, 0.3) == pytest.approx(by_cpa, rel=0.005)
+
+
+def test_revenue_objective_gives_more_to_the_unit_worth_more_per_conversion():
+    curve = HillCurve(20.0, 1500.0, 0.8)
+    curves = {(G, "s"): curve, (G, "t"): curve}
+    value = {(G, "s"): 150.0, (G, "t"): 50.0}
+    by_conv = _spec(curves, value, total=90_000.0, min_channel_share=0.0).solve()
+    by_rev = _spec(curves, value, total=90_000.0, min_channel_share=0.0, objective="revenue").solve()
+    assert by_conv.allocation[(G, "s")] == pytest.approx(by_conv.allocation[(G, "t")], abs=0.02)
+    assert by_rev.allocation[(G, "s")] > 1.5 * by_rev.allocation[(G, "t")]
+
+
+def test_revenue_objective_without_revenue_per_conversion_is_one_line():
+    with pytest.raises(JourneynetError, match="needs revenue per conversion"):
+        _spec({(G, "s"): HillCurve(1.0, 1.0, 1.0)}, objective="revenue")
+
+
+@pytest.mark.parametrize("seed", range(3), ids=[f"seed{s}" for s in range(3)])
+def test_frontier_is_non_decreasing_and_concave_on_concave_curves(seed):
+    from journeynet.planning.frontier import budget_frontier
+
+    rng = np.random.default_rng(seed)
+    curves = {((G, M, B)[i % 3], f"t{i}"): HillCurve(rng.uniform(5, 60), rng.uniform(300, 3000),
+                                                   rng.uniform(0.4, 1.0)) for i in range(6)}
+    spec = _spec(curves, total=120_000.0, frontier=tuple(np.linspace(0.25, 2.0, 8)))
+    f = budget_frontier(spec)
+    t = np.array([p["total"] for p in f])
+    y = np.array([p["expected_conversions"] for p in f])
+    assert all(p["feasible"] for p in f)
+    assert np.all(np.diff(y) > 0)
+    slopes = np.diff(y) / np.diff(t)
+    assert np.all(np.diff(slopes) <= 1e-9 * slopes.max())
+    cost = [p["marginal_cost_per_conversion"] for p in f]
+    assert cost == sorted(cost)  # each extra conversion costs more as the budget grows
+
+
+def test_binding_column_names_each_constraint_in_words():
+    from journeynet.planning.plantable import binding_constraints
+
+    curves = {(G, "search"): HillCurve(80.0, 2000.0, 0.9), (G, "shopping"): HillCurve(0.01, 900.0, 0.7),
+              (G, "pmax"): HillCurve(60.0, 900.0, 0.7), (M, ""): HillCurve(1.0, 2000.0, 0.9),
+              (B, "search"): HillCurve(50.0, 300.0, 0.6)}
+    cur = {u: 20_000.0 for u in curves}
+    p = BudgetProblem(curves, total=100_000.0, current=cur, max_change=None,
+                      bounds={"google_ads/pmax": (7_000.0, 7_000.0), "microsoft_ads/search": (0.0, 12_000.0)})
+    res = allocate_budget(p)
+    words = binding_constraints(p, res.allocation)
+    assert words == {(G, "search"): "", (G, "shopping"): "campaign floor", (G, "pmax"): "lock",
+                     (M, ""): "channel floor", (B, "search"): "cap (budget.bounds)"}
+
+
+def test_price_of_the_channel_floor_is_what_relaxing_it_gains():
+    from journeynet.planning.frontier import constraint_prices
+
+    curves = {(G, "search"): HillCurve(80.0, 2000.0, 0.9), (M, ""): HillCurve(1.0, 2000.0, 0.9)}
+    spec = _spec(curves, total=100_000.0)
+    plan = spec.solve()
+    prices = {p["constraint"]: p for p in constraint_prices(spec, 100_000.0, plan.expected_conversions)}
+    free = spec.solve(min_channel_share=0.0)
+    assert prices["channel floor"]["gain"] == pytest.approx(free.expected_conversions - plan.expected_conversions)
+    assert prices["channel floor"]["gain"] > 0
+    assert prices["campaign floor"]["gain"] == pytest.approx(0.0, abs=1e-6)

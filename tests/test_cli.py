@@ -50,10 +50,10 @@ def test_optimize_plan_meets_every_constraint(tiny_run: Path, tmp_path: Path) ->
     assert (plan["spend"] >= 0.005 * 150000 - 0.005).all()
     assert (plan.groupby("channel")["spend"].sum() >= 0.10 * 150000 - 0.005).all()
     assert {"spend", "expected_conversions", "current_spend"} <= set(plan.columns)
-    assert summary["expected_conversions"] == pytest.approx(plan["expected_conversions"].sum())
+    assert summary["expected_conversions"] == pytest.approx(plan["expected_conversions"].sum(), abs=0.005 * len(plan))
     assert summary["improves_on_current"] == (summary["expected_conversions"] >
                                               summary["current_scaled_expected_conversions"])
-    assert list(tmp_path.glob("tensorboard/events.out.tfevents.*"))
+    assert list(tiny_run.glob("tensorboard/optimize/events.out.tfevents.*"))  # beside the train run's events
     assert (tmp_path / "response_curves.png").exists() and (tmp_path / "plan_vs_current.png").exists()
 
 
@@ -131,7 +131,7 @@ def test_scenario_reports_conversions_and_every_broken_constraint(tiny_run: Path
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "scenario.json").read_text())
     table = pd.read_csv(out / "scenario.csv")
-    assert result["expected_conversions"] == pytest.approx(table["expected_conversions"].sum())
+    assert result["expected_conversions"] == pytest.approx(table["expected_conversions"].sum(), abs=0.005 * len(table))
     broken = " ".join(result["violations"])
     assert "below its floor" in broken
     assert len(result["violations"]) >= len(curves) - 1

@@ -88,6 +88,7 @@ def test_a_harmful_unit_gets_a_negative_effect():
     assert signed_eff[1] == pytest.approx(truth[1], rel=0.3)
 
 
+@pytest.mark.slow
 def test_wear_out_is_recovered_and_bends_the_response():
     """Each recent paid touch-day cuts a touch's effect by 60%: the fit finds the rate, and with it
     the plan's next dollar buys less than the plain funnel (which has no wear-out) promises."""

@@ -152,7 +152,8 @@ BAD_TOUCH = [
      "'channel' (for channel); expected ['customer_id', 'timestamp', 'channel'], "
      "found ['user', 'timestamp', 'converted']"),
     ("customer_id,timestamp,channel,converted\nu1,yesterday,email,1\nu2,soon,email,0\n",
-     "touchpoints file {p}: column 'timestamp' has 2 unparsable timestamps (first: 'yesterday')"),
+     "touchpoints file {p}: column 'timestamp' has timestamps in no known format (first: 'yesterday' "
+     "at data row 1); set data.timestamp_format (e.g. '%d/%m/%Y %H:%M') or data.dayfirst=true"),
     ("customer_id,timestamp,channel,converted\nu1,2024-01-01,email,2\n",
      "touchpoints file {p}: column 'converted' must be 0/1 or true/false (first bad value: '2')"),
     ("customer_id,timestamp,channel,converted\nu1,2024-01-01,email,0\n",
@@ -194,7 +195,8 @@ BAD_SPEND = [
     ("date,channel,campaign_type,spend\n2024-01-01,g,s,abc\n",
      "spend file {p}: column 'spend' has 1 non-numeric values (first: 'abc')"),
     ("date,channel,campaign_type,spend\nnot a date,g,s,1\n",
-     "spend file {p}: column 'date' has 1 unparsable dates (first: 'not a date')"),
+     "spend file {p}: column 'date' has dates in no known format (first: 'not a date' at data row 1); "
+     "write the dates as YYYY-MM-DD"),
     ("date,channel,spend\n2024-01-01,g,1\n",
      "spend file {p}: missing column(s) 'campaign_type' (for campaign_type); "
      "expected ['date', 'spend', 'channel', 'campaign_type'], found ['date', 'channel', 'spend']"),
@@ -273,3 +275,131 @@ def test_blank_campaign_type_joins_a_single_campaign_channel() -> None:
     out = join_single_campaign(tp, spend)
     # meta has one campaign type: it joins; direct is unpaid; google is ambiguous and stays blank
     assert out["campaign_type"].tolist() == ["social", "", ""]
+
+
+def mixed_dates(first_dayfirst: bool) -> str:
+    """ISO timestamps with a dd/mm/YYYY HH:MM one in every third row, as a real export had."""
+    rows = ["customer_id,timestamp,channel,converted"]
+    for i in range(9):
+        day = 12 - i  # 12/05 .. 04/05: each reads as a valid month-first date too
+        iso, dmy = f"2024-05-{day:02d} 10:00:00", f"{day:02d}/05/2024 10:00"
+        use_dmy = i % 3 == (0 if first_dayfirst else 2)
+        rows.append(f"u{i},{dmy if use_dmy else iso},email,{i % 2}")
+    return "\n".join(rows) + "\n"
+
+
+def test_mixed_date_formats_stop_at_the_first_row_in_another_format(tmp_path):
+    path = write(tmp_path, "t.csv", mixed_dates(first_dayfirst=False))
+    with pytest.raises(InputError, match=exact(
+            f"touchpoints file {path}: column 'timestamp' data row 3 ('10/05/2024 10:00') does not match "
+            "the column's format ISO8601 (ISO-8601, inferred from data row 1); 3 of 9 rows differ; "
+            "set data.timestamp_format (e.g. '%d/%m/%Y %H:%M') or data.dayfirst=true")):
+        load_touchpoints(path)
+
+
+def test_mixed_date_formats_fail_whichever_layout_comes_first(tmp_path):
+    path = write(tmp_path, "t.csv", mixed_dates(first_dayfirst=True))
+    with pytest.raises(InputError, match=r"column 'timestamp' data row 2 \('2024-05-11 10:00:00'\) does not match"):
+        load_touchpoints(path)
+
+
+def test_declared_day_first_format_reads_every_row_the_same_way(tmp_path):
+    text = "customer_id,timestamp,channel,converted\nu1,12/05/2024 10:00,email,1\nu2,01/06/2024 09:30,email,0\n"
+    path = write(tmp_path, "t.csv", text)
+    for kw in ({"timestamp_format": "%d/%m/%Y %H:%M"}, {"dayfirst": True}):
+        tp = load_touchpoints(path, **kw).set_index("customer_id")
+        assert tp.loc["u1", "timestamp"] == pd.Timestamp("2024-05-12 10:00")
+        assert tp.loc["u2", "timestamp"] == pd.Timestamp("2024-06-01 09:30")
+    month_first = load_touchpoints(path).set_index("customer_id")  # both layouts fit: month-first
+    assert month_first.loc["u1", "timestamp"] == pd.Timestamp("2024-12-05 10:00")
+
+
+def test_day_first_is_inferred_when_only_day_first_fits(tmp_path):
+    text = "customer_id,timestamp,channel,converted\nu1,12/05/2024,email,1\nu2,25/05/2024,email,0\n"
+    tp = load_touchpoints(write(tmp_path, "t.csv", text)).set_index("customer_id")
+    assert tp.loc["u1", "timestamp"] == pd.Timestamp("2024-05-12")
+
+
+def test_a_row_off_the_declared_format_is_named(tmp_path):
+    text = "customer_id,timestamp,channel,converted\nu1,12/05/2024 10:00,email,1\nu2,2024-05-13 10:00,email,0\n"
+    path = write(tmp_path, "t.csv", text)
+    with pytest.raises(InputError, match=exact(
+            f"touchpoints file {path}: column 'timestamp' data row 2 ('2024-05-13 10:00') does not match the "
+            "column's format %d/%m/%Y %H:%M (data.timestamp_format=%d/%m/%Y %H:%M); 1 of 2 rows differ; "
+            "set data.timestamp_format (e.g. '%d/%m/%Y %H:%M') or data.dayfirst=true")):
+        load_touchpoints(path, timestamp_format="%d/%m/%Y %H:%M")
+
+
+def test_iso_timestamps_with_and_without_time_or_offset_read_as_one_format(tmp_path):
+    text = ("customer_id,timestamp,channel,converted\nu1,2024-05-12,email,1\n"
+            "u2,2024-05-12T10:00:00+02:00,email,0\nu3,2024-05-12 09:30:00,email,0\n")
+    tp = load_touchpoints(write(tmp_path, "t.csv", text)).set_index("customer_id")
+    assert tp.loc["u2", "timestamp"] == pd.Timestamp("2024-05-12 08:00")
+
+
+@pytest.mark.parametrize(("policy", "channels"), [("direct", ["email", "direct"]), ("drop", ["email"])],
+                         ids=["direct", "drop"])
+def test_blank_channels_become_direct_or_are_dropped(tmp_path, policy, channels):
+    text = "customer_id,timestamp,channel,converted\nu1,2024-01-01,email,0\nu1,2024-01-02,,1\n"
+    path = write(tmp_path, "t.csv", text)
+    with pytest.raises(InputError, match=exact(
+            f"touchpoints file {path}: column 'channel' has 1 empty channels (first at data row 2); "
+            "set data.blank_channel=direct or drop")):
+        load_touchpoints(path)
+    tp = load_touchpoints(path, blank_channel=policy)
+    assert tp["channel"].tolist() == channels
+    assert tp["converted"].tolist() == [0, 1][:len(channels)]
+
+
+def brand_world(tmp_path):
+    """Journeys with Google brand search touches, a spend that has only Google's generic search."""
+    rows = ["customer_id,timestamp,channel,campaign_type,converted"]
+    for i in range(6):
+        rows += [f"b{i},2024-01-01 08:00,google_ads,brand_search,{int(i < 4)}"]
+    rows += ["s1,2024-01-01 09:00,google_ads,search,1", "e1,2024-01-01 09:00,email,,1"]
+    spend = "date,channel,campaign_type,spend\n2024-01-01,google_ads,search,100\n"
+    return write(tmp_path, "t.csv", "\n".join(rows) + "\n"), write(tmp_path, "s.csv", spend)
+
+
+def test_journey_units_missing_from_the_spend_are_counted_loudly(tmp_path, caplog):
+    tp, spend = brand_world(tmp_path)
+    cfg = {"touchpoints": str(tp), "spend": str(spend)}
+    with caplog.at_level(logging.WARNING, logger="journeynet.data.inputs"):
+        inputs = load_inputs(cfg)
+    assert inputs.unmatched.to_dict(orient="records") == [
+        {"channel": "google_ads", "campaign_type": "brand_search", "touches": 6, "conversions": 4}]
+    assert "google_ads/brand_search (6 touches, 4 conversions)" in caplog.text
+    with pytest.raises(InputError, match=exact(
+            "journey units on paid channels have no spend, so they would count as unpaid and get no "
+            "attribution or plan: google_ads/brand_search (6 touches, 4 conversions); map them with "
+            "data.campaign_map or add their spend")):
+        load_inputs({**cfg, "strict_units": True})
+
+
+def test_declared_paid_channels_are_checked_against_the_journeys(tmp_path):
+    tp, spend = brand_world(tmp_path)
+    assert load_inputs({"touchpoints": str(tp), "paid_channels": ["Google Ads"]}).paid_channels == ["google_ads"]
+    with pytest.raises(InputError, match=exact(
+            "data.paid_channels names ['tiktok'], which no touchpoint has (channels: ['email', 'google_ads'])")):
+        load_inputs({"touchpoints": str(tp), "paid_channels": ["tiktok"]})
+    inputs = load_inputs({"touchpoints": str(tp), "spend": str(spend), "paid_channels": ["email"]})
+    assert ("email", "") in set(zip(inputs.unmatched["channel"], inputs.unmatched["campaign_type"], strict=True))
+
+
+def test_netelixir_without_landings_generates_them_in_the_hackathon_layout(tmp_path, caplog):
+    cfg = OmegaConf.load(ROOT / "conf/data/netelixir.yaml")
+    cfg.generate = {"path": str(tmp_path / "website-landings.csv"), "pool": 3000, "seed": 0}
+    with caplog.at_level(logging.WARNING):
+        inputs = load_inputs(cfg)
+    raw = pd.read_csv(tmp_path / "website-landings.csv", keep_default_na=False)
+    assert list(raw.columns) == ["User Id", "Website Landing Time", "Is Converted", "Source", "Channel",
+                                 "Campaign Type"]
+    assert {"Google", "Meta", "Microsoft"} <= set(raw["Channel"])
+    assert (raw.loc[raw["Channel"] == "Meta", "Campaign Type"] == "").all()  # as in Meta's export
+    assert "generated" in caplog.text and "website-landings.csv" in caplog.text
+    # through the preset's mapping every paid touch joins one of the exports' nine campaign types
+    spent = set(zip(inputs.spend["channel"], inputs.spend["campaign_type"], strict=True))
+    tp = inputs.touchpoints
+    paid = tp[tp["channel"].isin(["google_ads", "meta_ads", "microsoft_ads"])]
+    assert set(zip(paid["channel"], paid["campaign_type"], strict=True)) <= spent and len(paid) > 100
+    assert inputs.unmatched.empty and tp["converted"].sum() > 0

@@ -149,3 +149,130 @@ def test_model_config_instantiates() -> None:
     net = instantiate(cfg, n_channels=N_CHANNELS, n_campaigns=N_CAMPAIGNS)
     assert isinstance(net, AttentionLSTM)
     assert set(cfg) - {"_target_"} <= set(net.config)
+
+
+# --- the two paths, calibration, determinism --------------------------------------------------
+
+def planted(n: int, kind: str, seed: int = 0) -> Journeys:
+    """Four kept touches per journey, with a signal only one of the two paths can see.
+
+    ``order``: touches ``2, a, b, 2`` at one instant, ``(a, b)`` is ``(3, 4)`` or ``(4, 3)``;
+    converts iff 3 comes first. Counts, first and last channel, gaps and recency are the
+    same either way, so no journey summary separates them; the recurrent path reads order.
+    ``count``: random kept touches; converts iff the journey had 30 touches before
+    truncation to its last 4 (else 5). Only the summary path sees the length before truncation.
+    """
+    rng = np.random.default_rng(seed)
+    label = rng.random(n) < 0.4
+    offsets = np.arange(n + 1, dtype=np.int64) * 4
+    jid = np.repeat(np.arange(n), 4)
+    pos = np.tile(np.arange(4), n)
+    if kind == "order":
+        channel = np.tile([2, 3, 4, 2], n)
+        swap = np.repeat(~label, 4) & (pos > 0) & (pos < 3)
+        channel = np.where(swap, 7 - channel, channel)
+        hours = np.zeros(4 * n)
+        full = None
+    else:
+        channel = rng.integers(2, N_CHANNELS, size=4 * n)
+        hours = np.cumsum(rng.exponential(5.0, size=4 * n))
+        full = np.where(label, 30, 5).astype(np.int64)
+    end_h = hours[offsets[1:] - 1][jid]
+    gap = np.diff(hours, prepend=hours[0])
+    time = (hours * 3.6e12).astype(np.int64) + 1_700_000_000 * 10**9
+    return Journeys(
+        channel=channel.astype(np.int64), campaign=np.full(4 * n, 2, dtype=np.int64),
+        unit=channel.astype(np.int64), log_dt_prev=np.log1p(gap).astype(np.float32),
+        log_dt_end=np.log1p(end_h - hours).astype(np.float32), position=pos.astype(np.int64),
+        time=time, offsets=offsets, label=label.astype(np.int8),
+        customer_id=np.array([f"c{i}" for i in range(n)], dtype=object),
+        journey=np.zeros(n, dtype=np.int64), revenue=np.zeros(n), end_time=time[offsets[1:] - 1],
+        full_length=full,
+    )
+
+
+def fit_full_batch(net: AttentionLSTM, j: Journeys, steps: int = 150, lr: float = 1e-2) -> AttentionLSTM:
+    """A few full-batch Adam steps: enough for a planted rule on a few hundred journeys."""
+    b = collate_journeys(j, touch_features(j), np.arange(len(j)))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        out = net(b["channel"], b["campaign"], b["feats"], b["lengths"], b["full_length"])
+        torch.nn.functional.binary_cross_entropy_with_logits(out["logits"], b["label"]).backward()
+        opt.step()
+    return net.eval()
+
+
+def held_out_auc(net: AttentionLSTM, j: Journeys) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    p, att = predict_proba(net, j)
+    np.testing.assert_allclose(np.add.reduceat(att, j.offsets[:-1]), 1.0, atol=1e-5)
+    return float(roc_auc_score(j.label, p))
+
+
+@pytest.mark.parametrize(("kind", "sees", "blind"), [
+    ("order", dict(summary_dim=0), dict(recurrent=False)),
+    ("count", dict(recurrent=False), dict(summary_dim=0)),
+], ids=["order-recurrent-only", "count-summary-only"])
+def test_each_path_learns_the_signal_the_other_cannot_see(kind: str, sees: dict, blind: dict) -> None:
+    train, test = planted(300, kind, seed=1), planted(300, kind, seed=2)
+    for kw, lo, hi in ((sees, 0.95, 1.0), (blind, 0.0, 0.65), ({}, 0.95, 1.0)):
+        auc = held_out_auc(fit_full_batch(small_net(dropout=0.0, **kw), train, steps=100), test)
+        assert lo <= auc <= hi, (kind, kw, auc)
+
+
+def noisy_journeys(n: int, seed: int) -> Journeys:
+    """``make_journeys`` with label noise: P(convert) is 0.75 under the rule, else 0.15."""
+    j = make_journeys(n=n, seed=seed)
+    u = np.random.default_rng(seed + 100).random(n)
+    j.label = np.where(j.label == 1, u < 0.75, u < 0.15).astype(np.int8)
+    return j
+
+
+def decile_errors(net: AttentionLSTM, j: Journeys) -> np.ndarray:
+    """|mean predicted - observed conversion rate| per decile of the prediction."""
+    from journeynet.model.calibration import reliability
+
+    p, _ = predict_proba(net, j)
+    table = reliability(j.label, p)
+    return (table["predicted"] - table["observed"]).abs().to_numpy()
+
+
+def test_calibration_on_validation_matches_observed_rates_per_decile() -> None:
+    from journeynet.model.calibration import calibrate
+
+    train, val, test = (noisy_journeys(n, s) for n, s in ((1500, 3), (1500, 4), (3000, 5)))
+    net = fit_full_batch(small_net(dropout=0.0), train, steps=80)
+    with torch.no_grad():
+        net.logit_scale.fill_(4.0)  # an over-confident net, as one trained too long is
+    before = decile_errors(net, test)
+    fitted = calibrate(net, val)
+    after = decile_errors(net, test)
+    assert before.mean() > 0.15, before  # the check can fail: the over-confident net misses it
+    # 300 journeys per decile: sampling error of an observed rate is about 0.025
+    assert after.mean() < 0.04 and after.max() < 0.1, (after, fitted)
+    assert fitted["val_logloss_after"] < fitted["val_logloss_before"]
+    assert held_out_auc(net, test) > 0.65
+
+
+def test_same_seed_same_predictions() -> None:
+    j = make_journeys(n=200, seed=4)
+    runs = [predict_proba(fit_full_batch(small_net(), j, steps=20), j) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("kw", [dict(cell="gru"), dict(recurrent=False), dict(summary_dim=0)],
+                         ids=["gru", "summary-only", "recurrent-only"])
+def test_every_variant_keeps_attention_readable(journeys: Journeys, kw: dict) -> None:
+    p, att = predict_proba(small_net(**kw), journeys)
+    assert p.shape == (len(journeys),) and np.all((p > 0) & (p < 1))
+    np.testing.assert_allclose(np.add.reduceat(att, journeys.offsets[:-1]), 1.0, atol=1e-5)
+
+
+def test_bad_variant_is_rejected() -> None:
+    with pytest.raises(ValueError, match="model.cell must be one of"):
+        AttentionLSTM(4, 4, cell="rnn")
+    with pytest.raises(ValueError, match="model.summary_dim must be >= 0 and > 0"):
+        AttentionLSTM(4, 4, summary_dim=0, recurrent=False)

@@ -130,3 +130,32 @@ def test_curves_frame_and_bootstrap():
     assert len(boots) == 3 and all(isinstance(b[u], FittedCurve) for b in boots for u in TRUE)
     assert [b[u].curve for b in boots for u in TRUE] == [b[u].curve for b in again for u in TRUE]
     assert len({b[("meta_ads", "")].curve.beta for b in boots}) == 3
+
+
+def test_revenue_per_conversion_follows_the_conversions_a_unit_touched():
+    from journeynet.planning.response import curves_frame
+    from journeynet.planning.revenue import revenue_per_conversion
+
+    ts = pd.Timestamp("2024-01-01")
+    rows = []
+    for i in range(40):  # search touches customers who buy for 200; social touches those who buy for 50
+        unit, value = (("google_ads", "search"), 200.0) if i % 2 else (("meta_ads", "social"), 50.0)
+        rows += [{"customer_id": i, "timestamp": ts, "channel": unit[0], "campaign_type": unit[1], "converted": 0,
+                  "revenue": 0.0},
+                 {"customer_id": i, "timestamp": ts + pd.Timedelta(hours=2), "channel": "direct", "campaign_type": "",
+                  "converted": 1, "revenue": value}]
+    rows.append({"customer_id": 99, "timestamp": ts + pd.Timedelta(days=1), "channel": "google_ads",
+                 "campaign_type": "search", "converted": 0, "revenue": 0.0})  # touched after: no credit
+    tp = pd.DataFrame(rows)
+    units = {("google_ads", "search"), ("meta_ads", "social"), ("microsoft_ads", "search")}
+    value = revenue_per_conversion(tp, units, prior_weight=10.0)
+    mean = 125.0
+    assert value[("google_ads", "search")] == pytest.approx((20 * 200 + 10 * mean) / 30)
+    assert value[("meta_ads", "social")] == pytest.approx((20 * 50 + 10 * mean) / 30)
+    assert value[("microsoft_ads", "search")] == pytest.approx(mean)  # no conversions: the overall mean
+    assert revenue_per_conversion(tp.drop(columns="revenue"), units) is None
+    fits = fit_curves(pd.DataFrame({"date": range(5), "channel": "google_ads", "campaign_type": "search",
+                                    "spend": [1.0, 2, 3, 4, 5], "attributed": [1.0, 2, 2, 3, 3]}), None, None,
+                      "daily")
+    assert curves_frame(fits, value)["revenue_per_conversion"].iloc[0] == pytest.approx(
+        value[("google_ads", "search")])

@@ -25,9 +25,12 @@ from journeynet.attribution.classic import classic_credit
 from journeynet.attribution.interventional import interventional
 from journeynet.causal.fit import FunnelFitConfig
 from journeynet.data.inputs import load_inputs
-from journeynet.model.training import TrainedModel, make_journeys, train_model
+from journeynet.model.shards import journeys_for_run
+from journeynet.model.training import TrainedModel, train_model
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.revenue import revenue_per_conversion
+from journeynet.preflight import SettingError, check_device, check_resume
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +40,15 @@ def run_training(cfg: DictConfig) -> float:
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
+    check_device(cfg.trainer)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(cfg.data)
-    vocab, journeys, splits = make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    vocab, journeys, splits = journeys_for_run(cfg, inputs)  # a journey store when data.journeys/engine ask
+    if inputs.spend is None:
+        declare_paid(vocab, inputs.paid_channels)
+    check_resume(cfg.get("ckpt_path"), OmegaConf.to_container(cfg.model, resolve=True),
+                 {"n_channels": vocab.n_channels, "n_campaigns": vocab.n_campaigns})
     logger = [instantiate(lg) for lg in cfg.get("logger", {}).values()]
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     with OutputStage(out_dir) as stage:
@@ -54,6 +62,29 @@ def run_training(cfg: DictConfig) -> float:
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
     return float(metric)
+
+
+def declare_paid(vocab: Any, channels: list[str]) -> None:
+    """Flag every unit of ``channels`` paid (``data.paid_channels`` when there is no spend)."""
+    vocab.paid = [p or c in channels for (c, _), p in zip(vocab.units, vocab.paid, strict=True)]
+
+
+def _no_funnel_reason(cfg: DictConfig, inputs: Any, vocab: Any) -> str:
+    """Why the interventional columns are empty, logged once as the sentence a user reads."""
+    if inputs.spend is not None:
+        log.warning("attribution.engine=%s: interventional effects are not computed", cfg.attribution.engine)
+        return (f"not computed: attribution.engine={cfg.attribution.engine}; "
+                "the classic and attention columns are computed")
+    paid = sorted({c for (c, _), p in zip(vocab.units, vocab.paid, strict=True) if p})
+    if paid:
+        log.warning("no spend data: attribution.csv gives the classic and attention views of the paid "
+                    "channels %s; interventional effects and response curves need spend (data.spend)",
+                    ", ".join(paid))
+    else:
+        log.warning("no spend data and no data.paid_channels: attribution.csv gives the classic and attention "
+                    "views of every channel; declare paid media with data.paid_channels=[...]; "
+                    "interventional effects and response curves need spend (data.spend)")
+    return attr.NO_SPEND_NOTE
 
 
 def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -74,15 +105,16 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
     naive = {u: v * len(journeys) / max(len(sample), 1) for u, v in naive.items()}
     extras: dict[str, Any] = {}
     funnel = None
-    if inputs.spend is None:
-        log.warning("no spend data: response curves and interventional effects need spend; skipped")
-    elif a.engine == "funnel":
+    if a.engine not in ("funnel", "none"):
+        raise SettingError(f"attribution.engine must be funnel or none, got '{a.engine}'")
+    if inputs.spend is not None and a.engine == "funnel":
         fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
         funnel, extras = interventional(fit_cfg, inputs.touchpoints, inputs.spend,
                                         tuple(cfg.response.spend_multiples), a.get("cache_dir"),
                                         bool(a.get("refit", False)), int(a.get("response_draws", 20)),
                                         experiments=getattr(inputs, "experiments", None))
-    table = attr.assemble(vocab, classic, roles, naive, funnel)
+    reason = _no_funnel_reason(cfg, inputs, vocab) if funnel is None else ""
+    table = attr.assemble(vocab, classic, roles, naive, funnel, reason)
     return table, extras
 
 
@@ -131,6 +163,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
                   table: pd.DataFrame, extras: dict[str, Any], figures: dict[str, Any]) -> None:
     """Write the contract's files (and the run's own) into the staging area."""
     metrics = dict(trained.metrics)
+    if inputs.unmatched is not None and len(inputs.unmatched):
+        metrics["paid_units_without_spend"] = inputs.unmatched.to_dict(orient="records")
     if inputs.truth is not None:
         from journeynet.attribution.evaluation import truth_report
 
@@ -146,7 +180,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         daily = daily_units(inputs.touchpoints, inputs.spend, table)
         stage.write_csv("daily_units.csv", daily)
         fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
-        stage.write_csv("response_curves.csv", curves_frame(fits))
+        revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
+        stage.write_csv("response_curves.csv", curves_frame(fits, revenue))
         if extras["draw_points"] is not None:
             stage.write_csv("response_draws.csv", response_draws(daily, table, extras["draw_points"], cfg))
         metrics["model_checks"] = extras["checks"]
@@ -209,14 +244,21 @@ def make_figures(trained: TrainedModel, table: pd.DataFrame, checks: tuple | Non
     return {k: v for k, v in figs.items() if v is not None}
 
 
+def training_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The settings a sweep compares runs by: the net, the optimizer, batch size, epochs, seed, data."""
+    optimizer = cfg.module.get("optimizer") or {}
+    return {"model": OmegaConf.to_container(cfg.model, resolve=True), "lr": optimizer.get("lr"),
+            "weight_decay": optimizer.get("weight_decay"), "batch_size": cfg.data.batch_size,
+            "max_epochs": cfg.trainer.get("max_epochs"), "seed": cfg.seed, "data_source": cfg.data.source}
+
+
 def _log_tensorboard(loggers: list[Any], cfg: DictConfig, trained: TrainedModel, figures: dict[str, Any]) -> None:
     """Hparams with the final metrics, the baselines' metrics, and the figures."""
     flat = {k: v for k, v in trained.metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)}
     for lg in loggers:
         if not hasattr(lg, "log_hyperparams"):
             continue
-        hp = {"model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.seed,
-              "data_source": cfg.data.source}
+        hp = training_hparams(cfg)
         lg.log_hyperparams(hp, metrics={f"final/{k}": v for k, v in flat.items()})
         exp = getattr(lg, "experiment", None)
         if exp is None or not hasattr(exp, "add_figure"):

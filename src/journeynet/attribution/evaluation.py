@@ -20,9 +20,13 @@ METHODS = ("removal_effect", "removal_effect_naive", *MODELS)
 
 def truth_report(truth: dict[str, Any], table: pd.DataFrame, touchpoints: pd.DataFrame | None = None) -> dict[str, Any]:
     """TV distance per method, per-unit shares, and the role check, as a JSON-ready dict."""
+    keys = ["channel", "campaign_type"]
     true = pd.DataFrame(truth["units"])
+    # Suffixes only apply to clashing names, and a run without the funnel has no opener_effect
+    # column to clash with: name the truth's columns outright.
+    true = true.rename(columns={c: f"{c}_true" for c in ("opener_effect", "closer_effect")})
     paid = table[table["paid"].astype(bool)]
-    merged = true.merge(paid, on=["channel", "campaign_type"], how="left", suffixes=("_true", ""))
+    merged = true.merge(paid.drop(columns=["effect", "role"], errors="ignore"), on=keys, how="left")
     t_share = shares(merged["effect"])
     tv = {}
     for m in METHODS:

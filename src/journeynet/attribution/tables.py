@@ -149,22 +149,30 @@ def total_variation(p: pd.Series | np.ndarray, q: pd.Series | np.ndarray) -> flo
     return float(0.5 * np.abs(np.asarray(p, dtype=float) - np.asarray(q, dtype=float)).sum())
 
 
+NO_SPEND_NOTE = ("no spend data: interventional effects need spend (data.spend); "
+                 "the classic and attention columns are computed")
+
+
 def assemble(vocab: Any, classic: pd.DataFrame, attention: pd.DataFrame, naive: dict[int, float],
-             funnel: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per (channel, campaign_type) of the vocabulary, with every view as columns."""
+             funnel: pd.DataFrame | None, reason: str = NO_SPEND_NOTE) -> pd.DataFrame:
+    """One row per (channel, campaign_type) of the vocabulary, with every view as columns.
+
+    Without ``funnel`` the interventional columns are empty (NaN, a blank cell in the CSV),
+    never 0.0, for every unit, and ``note`` says why (``reason``): 0.0 would claim the
+    model found no effect, when no model ran.
+    """
     units = vocab.unit_frame()
     table = units.join(classic, on="unit_id").join(attention, on="unit_id")
     table["removal_effect_naive"] = table["unit_id"].map(naive).astype(float)
     if funnel is not None:
         table = table.merge(funnel, on=["channel", "campaign_type"], how="left")
+        table["note"] = np.where(table["paid"], "", UNPAID_NOTE)
+        unpaid = ~table["paid"].astype(bool)
+        table.loc[unpaid, ["attributed_conversions", "removal_effect"]] = 0.0
     else:
         for col in ("attributed_conversions", "removal_effect", "opener_score", "closer_score"):
             table[col] = np.nan
-    table["note"] = np.where(table["paid"], "", UNPAID_NOTE)
-    if funnel is None:
-        table.loc[table["paid"], "note"] = "no spend data: interventional effects need spend"
-    unpaid = ~table["paid"].astype(bool)
-    table.loc[unpaid, ["attributed_conversions", "removal_effect"]] = 0.0
+        table["note"] = reason
     first = ["channel", "campaign_type", "paid", "attributed_conversions", "removal_effect",
              "removal_effect_naive", "opener_score", "closer_score"]
     rest = [c for c in table.columns if c not in first and c != "unit_id"]

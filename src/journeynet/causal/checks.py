@@ -78,8 +78,8 @@ def model_checks(result: EngineResult, data: FunnelData, observed: np.ndarray) -
             failing.append(name)
             bad = next(c for c in checks.values() if c and not c["inside"])
             log.warning("model check: %s: total conversions on its %s days were %.0f, the model predicts %.0f "
-                        "(90%% interval %.0f-%.0f); its effect rests on a model that misses there",
-                        name, bad["period"], bad["observed"], bad["predicted"], bad["low"], bad["high"])
+                        "(99%% interval %.0f-%.0f); its effect rests on a model that misses there",
+                        name, bad["period"], bad["observed"], bad["predicted"], bad["low_99"], bad["high_99"])
     summary: dict[str, Any] = {"passed": not failing, "failing_units": failing, "units": units,
                                "level_observed_over_predicted": float(level)}
     if result.backtest is not None and result.holdout_start is not None:

@@ -18,15 +18,23 @@ Quickstart
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from journeynet.data import sources
+from journeynet.data.timestamps import first_row, parse_timestamps
+from journeynet.data.units import (  # noqa: F401  (re-exported: the data package's entry points)
+    check_paid_channels,
+    declared_paid_channels,
+    join_single_campaign,
+    snake_case,
+    unmatched_units,
+)
 from journeynet.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,8 @@ class Inputs:
     spend: pd.DataFrame | None = None
     test_touchpoints: pd.DataFrame | None = None
     truth: dict | None = None
+    paid_channels: list[str] = field(default_factory=list)  # declared by data.paid_channels
+    unmatched: pd.DataFrame | None = None  # journey units on paid channels without spend
     experiments: pd.DataFrame | None = None  # lift tests (data.experiments), validated against the spend
 
 
@@ -61,7 +71,7 @@ def resolve_path(path: str | Path) -> Path:
     return p
 
 
-def read_table(path: str | Path, what: str) -> pd.DataFrame:
+def read_table(path: str | Path, what: str, **scan: Any) -> pd.DataFrame:
     """Read a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
 
     Parameters
@@ -70,6 +80,9 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         The file; a relative path missing from the cwd is looked up under the project root.
     what : str
         What the file holds ("touchpoints", "spend", ...), used in error messages.
+    **scan
+        For a directory or glob of Parquet files: :func:`journeynet.data.sources.read_dataset`'s
+        column and date-range arguments.
 
     Returns
     -------
@@ -78,6 +91,8 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         or unsupported files raise :class:`InputError`.
     """
     p = resolve_path(path)
+    if sources.is_dataset_path(p):
+        return sources.read_dataset(p, what, **scan)
     if not p.is_file():
         raise InputError(f"{what} file not found: {path}")
     name = p.name.lower()
@@ -103,13 +118,6 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     if len(df) == 0:
         raise InputError(f"{what} file has a header but no rows: {p}")
     return df
-
-
-def snake_case(values: pd.Series) -> pd.Series:
-    """Lowercase, turn runs of non-alphanumerics into ``_`` and strip ``_`` at the ends."""
-    return (
-        values.astype(str).str.lower().str.replace(r"[^0-9a-z]+", "_", regex=True).str.strip("_")
-    )
 
 
 def _normalize_names(values: pd.Series, mapping: Mapping[str, str] | None) -> pd.Series:
@@ -147,25 +155,6 @@ def _select_columns(
             f"expected {[str(mapping.get(c, c)) for c in required]}, found {list(df.columns)}"
         )
     return found
-
-
-def _parse_datetimes(raw: pd.Series, what: str, path: Path | str, col: str, kind: str) -> pd.Series:
-    """Parse to naive UTC ``datetime64[ns]``; raise with the count and first bad value."""
-    with warnings.catch_warnings():
-        # pandas warns when it falls back to per-value parsing; bad values are reported below.
-        warnings.simplefilter("ignore", UserWarning)
-        parsed = pd.to_datetime(raw, errors="coerce", utc=True)
-    retry = parsed.isna() & raw.notna()
-    if retry.any():
-        # The fast path infers one format from the first value; mixed formats need a retry.
-        parsed[retry] = pd.to_datetime(raw[retry], errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna()
-    if bad.any():
-        raise InputError(
-            f"{what} file {path}: column '{col}' has {int(bad.sum())} unparsable {kind} "
-            f"(first: '{raw[bad].iloc[0]}')"
-        )
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
 def _parse_flag(raw: pd.Series, path: Path | str, col: str) -> pd.Series:
@@ -207,6 +196,27 @@ def _check_not_empty(values: pd.Series, path: Path | str, col: str, label: str) 
         )
 
 
+def _blank_channels(df: pd.DataFrame, converted: pd.Series, col: str, policy: str,
+                    path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """Apply ``data.blank_channel`` to rows whose channel is blank."""
+    if policy not in ("error", "direct", "drop"):
+        raise InputError(f"data.blank_channel must be error, direct or drop, got '{policy}'")
+    values = df[col]
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if not blank.any():
+        return df, converted
+    if policy == "error":
+        raise InputError(f"touchpoints file {path}: column '{col}' has {int(blank.sum())} empty channels "
+                         f"(first at data row {first_row(blank)}); set data.blank_channel=direct or drop")
+    log.warning("touchpoints file %s: %d rows with a blank '%s' %s", path, int(blank.sum()), col,
+                "read as direct" if policy == "direct" else "dropped")
+    if policy == "drop":
+        return df[~blank].reset_index(drop=True), converted[~blank].reset_index(drop=True)
+    df = df.copy()
+    df.loc[blank, col] = "direct"
+    return df, converted
+
+
 def _conversion_flags(
     df: pd.DataFrame, cols: Mapping[str, Any], conversion: Mapping | None, path: Path
 ) -> tuple[pd.Series, str]:
@@ -229,6 +239,11 @@ def load_touchpoints(
     channel_map: Mapping[str, str] | None = None,
     campaign_map: Mapping[str, str] | None = None,
     require_conversions: bool = True,
+    timestamp_format: str | None = None,
+    dayfirst: bool | None = None,
+    blank_channel: str = "error",
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read a touchpoints file into the canonical frame of ``notes/INTERFACES.md``.
 
@@ -245,6 +260,14 @@ def load_touchpoints(
         Raw value -> canonical name; every value is then normalized to snake_case.
     require_conversions : bool
         Raise when no row converts (training needs positives; scoring does not).
+    timestamp_format : str, optional
+        One strftime format (or ``"ISO8601"``) for every timestamp; inferred when None.
+    dayfirst : bool, optional
+        Read ambiguous dates like ``05/12/2024`` day-first (True) or month-first (False).
+    blank_channel : {"error", "direct", "drop"}
+        What a touch with a blank channel becomes: an error, a ``direct`` touch, or nothing.
+    start, end : date-like, optional
+        Keep touches in ``[start, end]`` (``data.start`` / ``data.end``).
 
     Returns
     -------
@@ -253,7 +276,7 @@ def load_touchpoints(
         sorted by customer_id then timestamp (file order kept for ties).
     """
     cols = dict(columns or {})
-    df = read_table(path, "touchpoints")
+    df = read_table(path, "touchpoints", **sources.touch_scan(cols, conversion, start, end))
     p = resolve_path(path)
     found = _select_columns(
         df, cols, ["customer_id", "timestamp", "channel"], ["campaign_type", "revenue"],
@@ -263,7 +286,7 @@ def load_touchpoints(
     if require_conversions and not converted.any():
         raise InputError(f"touchpoints file {p}: column '{conv_col}' marks no conversions")
     _check_not_empty(df[found["customer_id"]], p, found["customer_id"], "customer ids")
-    _check_not_empty(df[found["channel"]], p, found["channel"], "channels")
+    df, converted = _blank_channels(df, converted, found["channel"], blank_channel, p)
     col = found.get
     campaign = df[col("campaign_type")] if col("campaign_type") else pd.Series("", df.index)
     revenue = pd.Series(0.0, df.index)
@@ -271,13 +294,14 @@ def load_touchpoints(
         revenue = _parse_numeric(df[col("revenue")], "touchpoints", p, col("revenue")).fillna(0.0)
     out = pd.DataFrame({
         "customer_id": df[col("customer_id")].astype(str).str.strip(),
-        "timestamp": _parse_datetimes(
-            df[col("timestamp")], "touchpoints", p, col("timestamp"), "timestamps"),
+        "timestamp": parse_timestamps(
+            df[col("timestamp")], "touchpoints", p, col("timestamp"), "timestamps", timestamp_format, dayfirst),
         "channel": _normalize_names(df[col("channel")], channel_map),
         "campaign_type": _normalize_names(campaign, campaign_map),
         "converted": converted,
         "revenue": revenue,
     })
+    out = sources.within_dates(out, "timestamp", start, end, "touchpoints", p)
     dup = out.duplicated()
     if dup.any():
         log.warning("touchpoints file %s: dropped %d exact duplicate rows", p, int(dup.sum()))
@@ -293,19 +317,21 @@ def _read_spend_source(
     columns: Mapping[str, Any],
     channel_map: Mapping[str, str] | None,
     campaign_map: Mapping[str, str] | None,
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read one spend file into canonical columns (not yet aggregated)."""
     if not source.get("path"):
         raise InputError(f"spend source {dict(source)} has no 'path'")
-    df = read_table(source["path"], "spend")
-    p = resolve_path(source["path"])
     cols = {**columns, **(source.get("columns") or {})}
     names = ("channel", "campaign_type")
     constants = {k: source[k] for k in names if source.get(k) is not None}
+    df = read_table(source["path"], "spend", **sources.spend_scan(cols, list(constants), SPEND_OPTIONAL, start, end))
+    p = resolve_path(source["path"])
     required = ["date", "spend"] + [k for k in names if k not in constants]
     found = _select_columns(df, cols, required, SPEND_OPTIONAL, "spend", p)
     out = pd.DataFrame(index=df.index)
-    dates = _parse_datetimes(df[found["date"]], "spend", p, found["date"], "dates")
+    dates = parse_timestamps(df[found["date"]], "spend", p, found["date"], "dates")
     out["date"] = dates.dt.floor("D")
     for key, name_map in (("channel", channel_map), ("campaign_type", campaign_map)):
         raw = pd.Series(constants[key], df.index) if key in constants else df[found[key]]
@@ -324,6 +350,7 @@ def _read_spend_source(
             f"(first: {first['spend']:g} on {first['date']:%Y-%m-%d}, "
             f"{first['channel']}/{first['campaign_type']})"
         )
+    out = sources.within_dates(out, "date", start, end, "spend", p)
     out.attrs["path"] = str(p)
     return out
 
@@ -334,6 +361,8 @@ def load_spend(
     columns: Mapping[str, str | None] | None = None,
     channel_map: Mapping[str, str] | None = None,
     campaign_map: Mapping[str, str] | None = None,
+    start: Any = None,
+    end: Any = None,
 ) -> pd.DataFrame:
     """Read spend from one canonical file or several platform exports.
 
@@ -348,6 +377,8 @@ def load_spend(
         Canonical -> source column, the default for every source.
     channel_map, campaign_map : mapping, optional
         Raw value -> canonical name, then snake_case.
+    start, end : date-like, optional
+        Keep days in ``[start, end]`` (``data.start`` / ``data.end``).
 
     Returns
     -------
@@ -357,7 +388,7 @@ def load_spend(
     if (path is None) == (not sources):
         raise InputError("spend: set exactly one of data.spend=PATH or data.spend_sources")
     srcs = [{"path": path}] if path is not None else list(sources or [])
-    parts = [_read_spend_source(s, dict(columns or {}), channel_map, campaign_map) for s in srcs]
+    parts = [_read_spend_source(s, dict(columns or {}), channel_map, campaign_map, start, end) for s in srcs]
     paths = ", ".join(p.attrs["path"] for p in parts)
     spend = pd.concat(parts, ignore_index=True)
     if not (spend["spend"] > 0).any():
@@ -368,40 +399,12 @@ def load_spend(
     return spend[SPEND_COLUMNS]
 
 
-def join_single_campaign(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> pd.DataFrame:
-    """Give a paid channel's blank campaign type its only campaign type in the spend.
-
-    Exports like Meta's carry no campaign type, so journeys name the channel alone;
-    when the spend has exactly one campaign type for that channel, that is the join.
-    """
-    kinds = spend.groupby("channel")["campaign_type"].unique()
-    single = {c: v[0] for c, v in kinds.items() if len(v) == 1 and v[0] != ""}
-    blank = (touchpoints["campaign_type"] == "") & touchpoints["channel"].isin(list(single))
-    if not blank.any():
-        return touchpoints
-    log.info("%d touches of %s take the channel's only campaign type in the spend", int(blank.sum()),
-             ", ".join(sorted(touchpoints.loc[blank, "channel"].unique())))
-    out = touchpoints.copy()
-    out.loc[blank, "campaign_type"] = out.loc[blank, "channel"].map(single)
-    return out
-
-
-def check_paid_channels(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> list[str]:
-    """Warn about the spend's paid units absent from the journeys; return them sorted.
-
-    Units are written ``"channel/campaign_type"``, e.g. ``"meta_ads/social"``.
-    """
-    paid = spend[["channel", "campaign_type"]].drop_duplicates()
-    seen = touchpoints[["channel", "campaign_type"]].drop_duplicates()
-    merged = paid.merge(seen, how="left", indicator=True)
-    gone = merged[merged["_merge"] == "left_only"]
-    units = sorted(f"{c}/{t}" for c, t in zip(gone["channel"], gone["campaign_type"], strict=True))
-    if units:
-        log.warning(
-            "paid units in the spend never appear in the journeys (check data.channel_map "
-            "and data.campaign_map): %s", ", ".join(units),
-        )
-    return units
+def _touch_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`load_touchpoints` settings of a ``data`` config."""
+    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map",
+                                "timestamp_format", "dayfirst", "start", "end")}
+    kw["blank_channel"] = c.get("blank_channel") or "error"
+    return kw
 
 
 def load_inputs(cfg: Any) -> Inputs:
@@ -414,29 +417,46 @@ def load_inputs(cfg: Any) -> Inputs:
     """
     from omegaconf import DictConfig, OmegaConf
 
-    c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if isinstance(cfg, DictConfig):
+        # `generate` names the run dir, which exists only inside a Hydra run: resolve it only when used
+        skip = {"generate"} if cfg.get("touchpoints") else set()
+        c = {k: None if k in skip else OmegaConf.to_container(cfg[k], resolve=True)
+             if OmegaConf.is_config(cfg[k]) else cfg[k] for k in cfg}
+    else:
+        c = dict(cfg)
     # the contract's `train.py data.touchpoints=PATH` must read files even under the default preset
     if c.get("source") == "synthetic" and not c.get("touchpoints"):
         from journeynet.synthetic.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
-        return Inputs(sim.touchpoints, sim.spend, getattr(sim, "test_touchpoints", None), sim.truth,
-                      _experiments(c, sim.spend))
+        test = getattr(sim, "test_touchpoints", None)
+        if c.get("test_touchpoints"):  # a held-out file is read under the generated world too
+            test = load_touchpoints(c["test_touchpoints"], **_touch_kwargs(c))
+        return Inputs(sim.touchpoints, sim.spend, test, sim.truth, experiments=_experiments(c, sim.spend))
+    if not c.get("touchpoints") and c.get("generate") and (c.get("spend") or c.get("spend_sources")):
+        from journeynet.data.landings import write_landings
+
+        g = c["generate"]
+        spend = load_spend(c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
+                           c.get("channel_map"), c.get("campaign_map"))
+        c["touchpoints"] = str(write_landings(spend, g["path"], int(g.get("pool", 60_000)), int(g.get("seed", 0))))
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
-    kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map")}
+    kw = _touch_kwargs(c)
     touchpoints = load_touchpoints(c["touchpoints"], **kw)
     test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
-    spend = None
+    paid = declared_paid_channels(c, touchpoints)
+    spend, unmatched = None, None
     if c.get("spend") or c.get("spend_sources"):
         spend = load_spend(
             c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
-            c.get("channel_map"), c.get("campaign_map"),
+            c.get("channel_map"), c.get("campaign_map"), c.get("start"), c.get("end"),
         )
         touchpoints = join_single_campaign(touchpoints, spend)
         test = join_single_campaign(test, spend) if test is not None else None
         check_paid_channels(touchpoints, spend)
-    return Inputs(touchpoints, spend, test, None, _experiments(c, spend))
+        unmatched = unmatched_units(touchpoints, spend, paid, bool(c.get("strict_units")))
+    return Inputs(touchpoints, spend, test, None, paid, unmatched, experiments=_experiments(c, spend))
 
 
 def _experiments(c: Mapping[str, Any], spend: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -162,6 +163,8 @@ class Journeys:
     journey: np.ndarray  # (n_journeys,) int64, 0-based order within the customer
     revenue: np.ndarray  # (n_journeys,) float64
     end_time: np.ndarray  # (n_journeys,) int64 ns
+    # (n_journeys,) int64, touches before max_len truncation; None: nothing was truncated
+    full_length: np.ndarray | None = None
 
     _TOUCH = ("channel", "campaign", "unit", "log_dt_prev", "log_dt_end", "position", "time")
 
@@ -191,8 +194,8 @@ class Journeys:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in self._TOUCH:
             kw[name] = kw[name][touch]
-        for name in ("label", "customer_id", "journey", "revenue", "end_time"):
-            kw[name] = kw[name][idx]
+        for name in ("label", "customer_id", "journey", "revenue", "end_time", "full_length"):
+            kw[name] = None if kw[name] is None else kw[name][idx]
         kw["offsets"] = offsets
         return Journeys(**kw)
 
@@ -307,14 +310,46 @@ def build_journeys(
         journey=journey.astype(np.int64),
         revenue=np.where(label == 1, np.nan_to_num(revenue[last]), 0.0),
         end_time=t[last],
+        full_length=(last - first + 1).astype(np.int64),
     )
+
+
+def split_keys(customer_id: np.ndarray, group_pattern: str | None = None) -> np.ndarray:
+    """The key that keeps journeys together in a customer split.
+
+    Parameters
+    ----------
+    customer_id : np.ndarray
+        Customer id per journey.
+    group_pattern : str | None
+        Regular expression matched at the start of each id; its first group (or the
+        whole match when it has none) is the key. Exports whose ids name a journey
+        within a user (``u12_j7``) pass ``'^u[0-9]+'`` so one user never spans splits.
+
+    Returns
+    -------
+    np.ndarray
+        str keys, shape (n_journeys,).
+    """
+    ids = pd.Series(np.asarray(customer_id).astype(str))
+    if group_pattern is None:
+        return ids.to_numpy()
+    n_groups = re.compile(group_pattern).groups
+    if n_groups > 1:
+        raise ValueError(f"data.split_group must have at most one group, got {group_pattern!r}")
+    group = group_pattern if n_groups == 1 else f"({group_pattern})"
+    keys = ids.str.extract(f"^(?:{group})", expand=False)
+    if keys.isna().any():
+        bad = ids[keys.isna()].iloc[0]
+        raise ValueError(f"data.split_group {group_pattern!r} does not match customer_id {bad!r}")
+    return keys.to_numpy()
 
 
 def _customer_masks(
     customer_id: np.ndarray, val_fraction: float, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Test and val masks that keep each customer's journeys together."""
-    codes, customers = pd.factorize(pd.Index(customer_id.astype(str)), sort=True)
+    codes, customers = pd.factorize(pd.Index(np.asarray(customer_id).astype(str)), sort=True)
     perm = np.random.default_rng(seed).permutation(len(customers))
     rank = np.empty_like(perm)
     rank[perm] = np.arange(len(perm))
@@ -344,6 +379,7 @@ def split_journeys(
     test_fraction: float,
     by: str = "customer",
     seed: int = 0,
+    group_pattern: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Split journey indices into train, val and test.
 
@@ -359,6 +395,8 @@ def split_journeys(
         the ``val_fraction`` before it.
     seed : int
         Seed of the customer shuffle.
+    group_pattern : str | None
+        Split on the part of ``customer_id`` this matches (see :func:`split_keys`).
 
     Returns
     -------
@@ -371,7 +409,8 @@ def split_journeys(
             f"got {val_fraction} and {test_fraction}"
         )
     if by == "customer":
-        is_test, is_val = _customer_masks(journeys.customer_id, val_fraction, test_fraction, seed)
+        keys = split_keys(journeys.customer_id, group_pattern)
+        is_test, is_val = _customer_masks(keys, val_fraction, test_fraction, seed)
     elif by == "time":
         is_test, is_val = _time_masks(journeys.end_time, val_fraction, test_fraction)
     else:

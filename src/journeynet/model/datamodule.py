@@ -20,11 +20,11 @@ Quickstart
 >>> j = SimpleNamespace(offsets=np.r_[0, np.cumsum(n)], channel=np.arange(2, 8),
 ...     campaign=np.ones(6, np.int64), log_dt_prev=np.zeros(6, np.float32),
 ...     log_dt_end=np.zeros(6, np.float32), position=np.r_[0, 1, 0, 0, 1, 2],
-...     label=np.array([1, 0, 1], np.int8))
+...     time=np.arange(6) * 10**12, label=np.array([1, 0, 1], np.int8))
 >>> dm = JourneyDataModule(j, {"train": np.arange(3), "val": np.arange(3)}, batch_size=2)
 >>> batch = next(iter(dm.val_dataloader()))
 >>> batch["channel"].shape, batch["feats"].shape
-(torch.Size([2, 2]), torch.Size([2, 2, 3]))
+(torch.Size([2, 2]), torch.Size([2, 2, 10]))
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from journeynet.model.net import collate_journeys, journey_lengths, touch_features
+from journeynet.model.features import collate_journeys, journey_lengths, touch_features
 
 log = logging.getLogger(__name__)
 

@@ -1,22 +1,29 @@
-"""Attention-LSTM conversion model over customer journeys (plain PyTorch).
+"""Attention-RNN conversion model over customer journeys (plain PyTorch), wide and deep.
 
-A journey is a time-ordered sequence of touches. Each touch carries a channel id, a
-campaign-type id and three float features (see :data:`N_TOUCH_FEATURES`). The network
-reads the journey with an LSTM, pools the hidden states with additive (Bahdanau)
-attention under an explicit padding mask, and predicts the conversion logit from the
-attention context, the last real hidden state and the log journey length.
+A journey is a time-ordered sequence of touches: channel id, campaign-type id and the
+float features of :mod:`journeynet.model.features`. Two paths read it:
+
+* the recurrent path (LSTM or GRU) reads the touches in time order and pools its hidden
+  states with additive (Bahdanau) attention under an explicit padding mask;
+* the summary path (:class:`~journeynet.model.summary.JourneySummary`) reads what gradient
+  boosting on journey summaries sees: counts per channel, recency, gaps, length.
+
+The head combines the attention context, the last real hidden state and the summary
+through an MLP, plus a linear ("wide") term on the summary. ``logit_scale`` and
+``logit_bias`` are calibration buffers (identity while training; fitted on validation
+afterwards by :func:`journeynet.model.calibration.calibrate`).
 
 ``forward`` returns named outputs so attribution can read the attention without hooks.
-:func:`collate_journeys` turns flat Journeys arrays into the padded tensors ``forward``
-takes; it lives here, beside the net's input contract, so inference needs no Lightning.
 
 Quickstart
 ----------
 >>> import torch
 >>> from journeynet.model.net import AttentionLSTM
+>>> from journeynet.model.features import N_TOUCH_FEATURES
 >>> net = AttentionLSTM(n_channels=6, n_campaigns=4, hidden_size=8)
 >>> channel = torch.tensor([[2, 3, 0], [4, 0, 0]])
->>> out = net(channel, channel.clamp(max=3), torch.zeros(2, 3, 3), torch.tensor([2, 1]))
+>>> feats = torch.zeros(2, 3, N_TOUCH_FEATURES)
+>>> out = net(channel, channel.clamp(max=3), feats, torch.tensor([2, 1]))
 >>> out["logits"].shape, out["attention"].shape
 (torch.Size([2]), torch.Size([2, 3]))
 >>> float(out["attention"][1, 1:].detach().abs().sum())
@@ -28,96 +35,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from journeynet.model.features import (
+    N_TOUCH_FEATURES,
+    collate_journeys,
+    journey_lengths,
+    touch_features,
+)
+from journeynet.model.summary import JourneySummary, PeriodicEmbedding
+
 log = logging.getLogger(__name__)
 
-#: Per-touch float features: log_dt_prev, log_dt_end, log1p(position).
-N_TOUCH_FEATURES = 3
-
-
-def journey_lengths(journeys: Any) -> np.ndarray:
-    """Touches per journey, from ``journeys.offsets``.
-
-    Parameters
-    ----------
-    journeys : Journeys
-        Any object with an ``offsets`` array of length n_journeys + 1.
-
-    Returns
-    -------
-    np.ndarray
-        int64 lengths, shape (n_journeys,).
-    """
-    return np.diff(np.asarray(journeys.offsets, dtype=np.int64))
-
-
-def touch_features(journeys: Any) -> np.ndarray:
-    """Per-touch float features: log_dt_prev, log_dt_end, log1p(position).
-
-    Parameters
-    ----------
-    journeys : Journeys
-        Journeys with per-touch ``log_dt_prev``, ``log_dt_end`` and ``position``.
-
-    Returns
-    -------
-    np.ndarray
-        float32 array, shape (n_touch, 3).
-    """
-    # log1p keeps position on the same scale as the log time gaps whatever max_len is.
-    pos = np.log1p(np.asarray(journeys.position, dtype=np.float32))
-    feats = np.stack([journeys.log_dt_prev, journeys.log_dt_end, pos], axis=1)
-    assert feats.shape[1] == N_TOUCH_FEATURES, feats.shape
-    return feats.astype(np.float32, copy=False)
-
-
-def collate_journeys(
-    journeys: Any, feats: np.ndarray, idx: np.ndarray, lengths: np.ndarray | None = None
-) -> dict[str, torch.Tensor]:
-    """Gather journeys ``idx`` into right-padded tensors.
-
-    Parameters
-    ----------
-    journeys : Journeys
-        Source journeys (per-touch arrays and ``offsets``; ``label`` if present).
-    feats : np.ndarray
-        Output of :func:`touch_features` for ``journeys``, shape (n_touch, 3).
-    idx : np.ndarray
-        Journey indices to gather, shape (B,).
-    lengths : np.ndarray | None
-        Precomputed :func:`journey_lengths`, to avoid recomputing per batch.
-
-    Returns
-    -------
-    dict[str, torch.Tensor]
-        ``channel``, ``campaign`` (B, T) long; ``feats`` (B, T, 3) float; ``lengths``
-        (B,) long; ``index`` (B,) long journey indices; ``label`` (B,) float when known.
-    """
-    idx = np.asarray(idx, dtype=np.int64)
-    starts = np.asarray(journeys.offsets, dtype=np.int64)[idx]  # (B,)
-    lens = (journey_lengths(journeys) if lengths is None else lengths)[idx]  # (B,)
-    T = int(lens.max())
-    steps = np.arange(T)[None, :]  # (1, T)
-    mask = steps < lens[:, None]  # (B, T)
-    touch = np.where(mask, starts[:, None] + steps, 0)  # (B, T), any valid row for padding
-    channel = np.where(mask, np.asarray(journeys.channel)[touch], 0)  # (B, T)
-    campaign = np.where(mask, np.asarray(journeys.campaign)[touch], 0)  # (B, T)
-    f = np.where(mask[..., None], feats[touch], 0.0).astype(np.float32)  # (B, T, 3)
-    batch = {
-        "channel": torch.from_numpy(channel.astype(np.int64)),
-        "campaign": torch.from_numpy(campaign.astype(np.int64)),
-        "feats": torch.from_numpy(f),
-        "lengths": torch.from_numpy(lens.astype(np.int64)),
-        "index": torch.from_numpy(idx),
-    }
-    label = getattr(journeys, "label", None)
-    if label is not None:
-        batch["label"] = torch.from_numpy(np.asarray(label)[idx].astype(np.float32))
-    return batch
+__all__ = [
+    "N_TOUCH_FEATURES", "AdditiveAttention", "AttentionLSTM", "collate_journeys",
+    "journey_lengths", "touch_features",
+]
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class AdditiveAttention(nn.Module):
@@ -161,7 +97,7 @@ class AdditiveAttention(nn.Module):
 
 
 class AttentionLSTM(nn.Module):
-    """Embeddings + LSTM + additive attention + MLP head -> conversion logit.
+    """Embeddings + recurrent net + additive attention, beside a journey summary -> logit.
 
     Parameters
     ----------
@@ -174,15 +110,25 @@ class AttentionLSTM(nn.Module):
     campaign_dim : int
         Campaign-type embedding size.
     hidden_size : int
-        LSTM hidden size per direction.
+        Recurrent hidden size per direction (and the head's width).
     num_layers : int
-        Stacked LSTM layers.
+        Stacked recurrent layers.
     dropout : float
-        Dropout on embeddings, between LSTM layers and in the head.
+        Dropout on embeddings, between recurrent layers and in the head.
     bidirectional : bool
         Read the journey both ways. Off by default: attribution reads time order.
     attention_dim : int
         Size of the attention projection.
+    cell : {"lstm", "gru"}
+        The recurrent cell.
+    summary_dim : int
+        Width of the summary path's MLP; 0 leaves the summary path out.
+    recurrent : bool
+        False leaves the recurrent path out of the prediction (an ablation: the head
+        reads the summary alone and attention is uniform over real touches).
+    periodic : bool
+        Embed each summary number with learned periodic features before the MLP
+        (:class:`~journeynet.model.summary.PeriodicEmbedding`); False feeds it raw.
     """
 
     def __init__(
@@ -196,6 +142,10 @@ class AttentionLSTM(nn.Module):
         dropout: float = 0.1,
         bidirectional: bool = False,
         attention_dim: int = 32,
+        cell: str = "lstm",
+        summary_dim: int = 64,
+        recurrent: bool = True,
+        periodic: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("n_channels", n_channels), ("n_campaigns", n_campaigns)):
@@ -203,31 +153,75 @@ class AttentionLSTM(nn.Module):
                 raise ValueError(f"{name} must be >= 2 (ids 0 and 1 are <pad>, <unk>), got {value}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if cell not in _CELLS:
+            raise ValueError(f"model.cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        if summary_dim < 0 or (summary_dim == 0 and not recurrent):
+            raise ValueError(f"model.summary_dim must be >= 0 and > 0 when recurrent is false, "
+                             f"got {summary_dim} (recurrent={recurrent})")
         #: Constructor arguments, saved in checkpoints so the net can be rebuilt.
         self.config: dict[str, Any] = dict(
             n_channels=n_channels, n_campaigns=n_campaigns, channel_dim=channel_dim,
             campaign_dim=campaign_dim, hidden_size=hidden_size, num_layers=num_layers,
             dropout=dropout, bidirectional=bidirectional, attention_dim=attention_dim,
+            cell=cell, summary_dim=summary_dim, recurrent=recurrent, periodic=periodic,
         )
         self.channel_emb = nn.Embedding(n_channels, channel_dim, padding_idx=0)
         self.campaign_emb = nn.Embedding(n_campaigns, campaign_dim, padding_idx=0)
         self.in_drop = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(
+        self.rnn = _CELLS[cell](
             channel_dim + campaign_dim + N_TOUCH_FEATURES, hidden_size, num_layers=num_layers,
             batch_first=True, bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,  # torch warns on dropout with 1 layer
         )
         state_dim = hidden_size * (2 if bidirectional else 1)
         self.attention = AdditiveAttention(state_dim, attention_dim)
+        self.summary = JourneySummary(n_channels, n_campaigns) if summary_dim else None
+        if self.summary is not None:
+            embed = PeriodicEmbedding(self.summary.out_dim) if periodic else nn.Identity()
+            embed_dim = embed.out_dim if periodic else self.summary.out_dim
+            self.summary_mlp = nn.Sequential(
+                embed, nn.Linear(embed_dim, summary_dim), nn.ReLU(),
+                nn.Linear(summary_dim, summary_dim), nn.ReLU(),
+            )
+            self.wide = nn.Linear(self.summary.out_dim, 1)
+        head_in = (2 * state_dim + 1 if recurrent else 0) + summary_dim
         self.head = nn.Sequential(
-            nn.Linear(2 * state_dim + 1, hidden_size),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_size, 1),
+            nn.Linear(head_in, hidden_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_size, 1),
         )
+        # Calibration (Platt scaling) of the logit; identity until fitted on validation.
+        self.register_buffer("logit_scale", torch.ones(()))
+        self.register_buffer("logit_bias", torch.zeros(()))
+
+    @property
+    def lstm(self) -> nn.Module:
+        """The recurrent layer (kept under its historical name)."""
+        return self.rnn
+
+    def _recurrent(self, channel: Tensor, campaign: Tensor, feats: Tensor, lengths: Tensor,
+                   mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Attention context plus last state (B, 2D + 1) and attention weights (B, T)."""
+        B, T = channel.shape
+        lengths_cpu = lengths.detach().to("cpu", torch.int64)  # pack_padded_sequence wants CPU
+        x = torch.cat(
+            [self.channel_emb(channel), self.campaign_emb(campaign), feats.to(torch.float32)],
+            dim=-1,
+        )  # (B, T, E)
+        x = self.in_drop(x)
+        # Packing keeps padded steps out of the recurrence, so padding cannot change a
+        # journey's states (and a bidirectional net starts its backward pass at the end).
+        packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
+        out, h_n = self.rnn(packed)
+        h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM returns (h, c)
+        states, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, D)
+        n_dir = 2 if self.rnn.bidirectional else 1
+        last = h_n[-n_dir:].transpose(0, 1).reshape(B, -1)  # (B, D), final real step per journey
+        context, attention = self.attention(states, mask)  # (B, D), (B, T)
+        log_len = torch.log(lengths.to(states.device, states.dtype)).unsqueeze(-1)  # (B, 1)
+        return torch.cat([context, last, log_len], dim=-1), attention
 
     def forward(
-        self, channel: Tensor, campaign: Tensor, feats: Tensor, lengths: Tensor
+        self, channel: Tensor, campaign: Tensor, feats: Tensor, lengths: Tensor,
+        full_length: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Score a padded batch of journeys.
 
@@ -236,32 +230,32 @@ class AttentionLSTM(nn.Module):
         channel, campaign : Tensor
             Long ids, shape (B, T), 0 on padding.
         feats : Tensor
-            Float per-touch features, shape (B, T, 3).
+            Float per-touch features, shape (B, T, N_TOUCH_FEATURES).
         lengths : Tensor
             Real touches per journey, shape (B,), each in [1, T].
+        full_length : Tensor | None
+            Touches before ``max_len`` truncation, shape (B,); None means ``lengths``.
 
         Returns
         -------
         dict[str, Tensor]
-            ``logits`` (B,) and ``attention`` (B, T).
+            ``logits`` (B,), calibrated, and ``attention`` (B, T), summing to 1 over
+            each journey's real touches and 0 on padding.
         """
         B, T = channel.shape
-        lengths_cpu = lengths.detach().to("cpu", torch.int64)  # pack_padded_sequence wants CPU
+        lengths_cpu = lengths.detach().to("cpu", torch.int64)
         assert int(lengths_cpu.min()) >= 1 and int(lengths_cpu.max()) <= T, "lengths out of [1, T]"
         mask = torch.arange(T, device=channel.device)[None, :] < lengths.to(channel.device)[:, None]
-        x = torch.cat(
-            [self.channel_emb(channel), self.campaign_emb(campaign), feats.to(torch.float32)],
-            dim=-1,
-        )  # (B, T, E)
-        x = self.in_drop(x)
-        # Packing keeps padded steps out of the recurrence, so padding cannot change a
-        # journey's states (and a bidirectional LSTM starts its backward pass at the end).
-        packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
-        out, (h_n, _) = self.lstm(packed)
-        states, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, D)
-        n_dir = 2 if self.lstm.bidirectional else 1
-        last = h_n[-n_dir:].transpose(0, 1).reshape(B, -1)  # (B, D), final real step per journey
-        context, attention = self.attention(states, mask)  # (B, D), (B, T)
-        log_len = torch.log(lengths.to(states.device, states.dtype)).unsqueeze(-1)  # (B, 1)
-        logits = self.head(torch.cat([context, last, log_len], dim=-1)).squeeze(-1)  # (B,)
-        return {"logits": logits, "attention": attention}
+        parts, wide = [], 0.0
+        if self.config["recurrent"]:
+            pooled, attention = self._recurrent(channel, campaign, feats, lengths, mask)
+            parts.append(pooled)
+        else:
+            attention = mask.float() / mask.sum(1, keepdim=True)  # (B, T) uniform over real touches
+        if self.summary is not None:
+            full = lengths if full_length is None else full_length
+            s = self.summary(channel, campaign, feats, lengths, full)  # (B, S)
+            parts.append(self.summary_mlp(s))
+            wide = self.wide(s).squeeze(-1)  # (B,)
+        logits = self.head(torch.cat(parts, dim=-1)).squeeze(-1) + wide  # (B,)
+        return {"logits": logits * self.logit_scale + self.logit_bias, "attention": attention}

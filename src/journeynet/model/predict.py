@@ -10,7 +10,7 @@ Quickstart
 >>> j = SimpleNamespace(offsets=np.r_[0, np.cumsum(n)], channel=np.arange(2, 8),
 ...     campaign=np.ones(6, np.int64), log_dt_prev=np.zeros(6, np.float32),
 ...     log_dt_end=np.zeros(6, np.float32), position=np.r_[0, 1, 0, 0, 1, 2],
-...     label=np.array([1, 0, 1], np.int8))
+...     time=np.arange(6) * 10**12, label=np.array([1, 0, 1], np.int8))
 >>> p, att = predict_proba(AttentionLSTM(8, 2, hidden_size=4), j)
 >>> p.shape, att.shape, bool(np.isclose(att[:2].sum(), 1.0))
 ((3,), (6,), True)
@@ -71,7 +71,7 @@ def predict_proba(
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         b = collate_journeys(journeys, feats, idx, lengths)
-        out = net(*(b[k].to(device) for k in ("channel", "campaign", "feats", "lengths")))
+        out = net(*(b[k].to(device) for k in ("channel", "campaign", "feats", "lengths", "full_length")))
         p[idx] = torch.sigmoid(out["logits"].float()).cpu().numpy()
         att = out["attention"].float().cpu().numpy()  # (B, T)
         mask = np.arange(att.shape[1])[None, :] < lengths[idx][:, None]  # (B, T)

@@ -7,17 +7,20 @@ sizes that come from the data (vocabulary sizes) are passed in, not repeated in 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
 from journeynet.model.baselines import binary_metrics, fit_baselines
+from journeynet.model.calibration import calibrate
 from journeynet.model.datamodule import JourneyDataModule
 from journeynet.model.module import JourneyModule
 from journeynet.model.predict import predict_proba
@@ -46,6 +49,9 @@ def concat_journeys(a: Journeys, b: Journeys) -> Journeys:
     kw = {}
     for f in fields(Journeys):
         x, y = getattr(a, f.name), getattr(b, f.name)
+        if x is None or y is None:  # optional arrays: kept only when both sides have them
+            kw[f.name] = None
+            continue
         kw[f.name] = np.concatenate([x, y[1:] + x[-1]]) if f.name == "offsets" else np.concatenate([x, y])
     return Journeys(**kw)
 
@@ -57,9 +63,11 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
     vocab = Vocab.fit(touchpoints, spend)
     journeys = build_journeys(touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
     if test_touchpoints is None:
-        splits = split_journeys(journeys, d.val_fraction, d.test_fraction, by=d.split, seed=cfg.seed)
+        splits = split_journeys(journeys, d.val_fraction, d.test_fraction, by=d.split, seed=cfg.seed,
+                                group_pattern=d.get("split_group"))
         return vocab, journeys, splits
-    inner = split_journeys(journeys, d.val_fraction, 0.0, by=d.split, seed=cfg.seed)
+    inner = split_journeys(journeys, d.val_fraction, 0.0, by=d.split, seed=cfg.seed,
+                           group_pattern=d.get("split_group"))
     test = build_journeys(test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
     n = len(journeys)
     splits = {"train": inner["train"], "val": inner["val"], "test": np.arange(n, n + len(test))}
@@ -77,15 +85,26 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_progress_bar=bar)
     log.info("training on %d journeys (%d val, %d test)", len(splits["train"]), len(splits["val"]),
              len(splits["test"]))
+    t0, c0 = time.perf_counter(), time.process_time()
     trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    train_seconds, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     best = JourneyModule.load(ckpt) if ckpt else module.eval()
+    calibration = calibrate(best.net, journeys.subset(splits["val"])) if len(splits["val"]) else {}
+    if ckpt and calibration:
+        _store_calibration(ckpt, best.net)
     test = journeys.subset(splits["test"])
     y = test.label.astype(int)
     p, attention = predict_proba(best.net, test)
     metrics = {f"test_{k}": v for k, v in binary_metrics(y, p).items()}
     metrics["val_auroc"] = float(trainer.callback_metrics.get("val/auroc", np.nan))
+    metrics["train_seconds"] = train_seconds
+    metrics["train_cpu_seconds"] = train_cpu
+    metrics["epochs"] = int(trainer.current_epoch)
+    metrics["calibration"] = calibration
+    t0 = time.perf_counter()
     baseline_p = fit_baselines(journeys, splits, seed=cfg.seed, n_channels=vocab.n_channels)
+    metrics["baseline_seconds"] = time.perf_counter() - t0
     metrics["baselines"] = {}
     for name, bp in baseline_p.items():
         m = {f"test_{k}": v for k, v in binary_metrics(y, bp).items()}
@@ -95,6 +114,14 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[
     log.info("test AUC %.4f (logistic %.4f, gbdt %.4f)", metrics["test_auc"], metrics["logistic_test_auc"],
              metrics["gbdt_test_auc"])
     return TrainedModel(vocab, journeys, splits, best, metrics, p, attention, ckpt, baseline_p)
+
+
+def _store_calibration(path: str, net: Any) -> None:
+    """Write the fitted calibration buffers into the best checkpoint, so it scores the same."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    for name in ("logit_scale", "logit_bias"):
+        ckpt["state_dict"][f"net.{name}"] = getattr(net, name).detach().cpu().clone()
+    torch.save(ckpt, path)
 
 
 def verdict(metrics: dict[str, Any]) -> str:

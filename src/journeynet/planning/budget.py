@@ -383,7 +383,7 @@ def allocate_budget(
         raise OptimizationError(f"budget optimizer failed: {msg}")
     xr = round_cents(x, p.box, T)
     per = _value(xr, prm, H)
-    log.info("allocate_budget %s", msg)
+    log.debug("allocate_budget %s", msg)
     return AllocationResult(dict(zip(p.units, xr.tolist(), strict=True)), float(per.sum()),
                             dict(zip(p.units, per.tolist(), strict=True)), bool(ok), nit, msg,
                             res)

@@ -52,6 +52,7 @@ def plot_response_curves(
     current_daily: Mapping[Unit, float] | None,
     planned_daily: Mapping[Unit, float] | None,
     spend_max: Mapping[Unit, float] | None = None,
+    bands: Mapping[Unit, list[HillCurve]] | None = None,
 ) -> Figure:
     """One panel per unit: the daily curve, with the current and planned daily spend marked.
 
@@ -63,6 +64,8 @@ def plot_response_curves(
         Unit -> daily spend to mark.
     spend_max : Mapping or None
         Unit -> highest daily spend seen; drawn as a dotted line where given.
+    bands : Mapping or None
+        Unit -> refitted or posterior curves; their 5%-95% range is shaded.
 
     Returns
     -------
@@ -79,18 +82,23 @@ def plot_response_curves(
         top = max([2.5 * c.k, 1.3 * cur.get(u, 0.0), 1.3 * plan.get(u, 0.0), 1.0])
         s = np.linspace(0.0, top, 200)
         ax.plot(s, c(s), color="0.3", lw=1.5)
+        if bands and bands.get(u):
+            ens = np.array([b(s) for b in bands[u]])
+            ax.fill_between(s, np.percentile(ens, 5, axis=0), np.percentile(ens, 95, axis=0), color="0.3",
+                            alpha=0.15, lw=0, label="90% band")
         for pts, color, name in ((cur, "tab:blue", "current"), (plan, "tab:orange", "planned")):
             if u in pts:
                 ax.scatter([pts[u]], [c(pts[u])], color=color, zorder=3, label=name)
         if u in seen:
             ax.axvline(seen[u], color="0.6", ls=":", lw=1, label="max seen")
         ax.set_title(_label(u), fontsize=9)
-        ax.set_xlabel("daily spend")
-        ax.set_ylabel("incremental conv./day")
+        ax.set_xlabel("daily spend (currency/day)")
+        ax.set_ylabel("incremental conversions/day")
     for ax in list(axes.flat)[len(units):]:
         ax.axis("off")
     if units:
         axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Response curves: current (scaled) and planned daily spend", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -121,7 +129,8 @@ def plot_plan_vs_current(plan_df: pd.DataFrame) -> Figure:
     ax.barh(y + 0.2, df["spend"], height=0.4, label="plan", color="tab:orange")
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("spend over the horizon")
+    ax.set_xlabel("spend over the horizon (currency)")
+    ax.set_title("Plan vs current mix scaled to the same budget", fontsize=11)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -381,14 +381,22 @@ def fit_curves(
     return out
 
 
-def curves_frame(fits: Mapping[Unit, FittedCurve]) -> pd.DataFrame:
-    """Tidy table of fitted curves, one row per unit (``response_curves.csv``)."""
+def curves_frame(fits: Mapping[Unit, FittedCurve], revenue: Mapping[Unit, float] | None = None) -> pd.DataFrame:
+    """Tidy table of fitted curves, one row per unit (``response_curves.csv``).
+
+    ``revenue`` (revenue per conversion per unit, see :mod:`journeynet.planning.revenue`)
+    adds a ``revenue_per_conversion`` column, which ``budget.objective=revenue`` needs.
+    """
     cols = ["channel", "campaign_type", "beta", "k", "a", "method", "fit_r2", "n_days",
             "spend_min", "spend_max", "spend_mean", "spend_at_80pct"]
     rows = [{"channel": u[0], "campaign_type": u[1], "beta": f.curve.beta, "k": f.curve.k,
              "a": f.curve.a, "method": f.method, "fit_r2": f.fit_r2, "n_days": f.n_days,
              "spend_min": f.spend_min, "spend_max": f.spend_max, "spend_mean": f.spend_mean,
              "spend_at_80pct": f.curve.spend_at_fraction(0.8)} for u, f in sorted(fits.items())]
+    if revenue is not None:
+        cols.append("revenue_per_conversion")
+        for r in rows:
+            r["revenue_per_conversion"] = float(revenue.get((r["channel"], r["campaign_type"]), float("nan")))
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -1,0 +1,231 @@
+"""Each rank trains on the journey shards dealt to it; no rank holds every journey.
+
+The shards of a journey store (:mod:`journeynet.data.store`) are dealt to ranks by a
+deterministic greedy balance on their journey counts (from the manifest, so every
+rank computes the same deal without talking to the others). Train, val and test are
+split by customer hash (:func:`journeynet.data.partition.hash_split`): a customer's
+split does not depend on the number of ranks, so the union over ranks of each split is
+the split one process computes on the whole store.
+
+Under DDP every rank must run the same number of optimizer steps, or the gradient
+all-reduce waits forever. Each epoch, every rank pads its training batches to the
+largest rank's count by repeating its own batches (as Lightning's distributed sampler
+pads with repeated samples); the counts come from an all-reduce of every rank's own.
+Evaluation batches are not padded: each rank scores its own journeys once, and the
+metrics are synced at the end of the epoch.
+
+With Lightning, pass ``use_distributed_sampler=False`` (the data is already dealt).
+
+Quickstart::
+
+    dm = ShardedJourneyDataModule("journeys/", val_fraction=0.1, test_fraction=0.2)
+    trainer = pl.Trainer(strategy="ddp", devices=2, use_distributed_sampler=False)
+    trainer.fit(module, datamodule=dm)  # rank r loads the shards of deal_shards(...)[r]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from journeynet.data.partition import hash_split
+from journeynet.data.store import read_manifest, read_store
+from journeynet.model.datamodule import JourneyDataModule, LengthBucketSampler
+
+log = logging.getLogger(__name__)
+
+
+def deal_shards(shards: Sequence[Mapping[str, Any]], world_size: int) -> list[list[int]]:
+    """Shard indices per rank: largest shard first to the rank with the fewest journeys so far.
+
+    Ties go to the lower rank and the lower shard index, so every rank computes the same deal.
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    load = np.zeros(world_size, dtype=np.int64)
+    dealt: list[list[int]] = [[] for _ in range(world_size)]
+    sizes = np.array([int(s["journeys"]) for s in shards], dtype=np.int64)
+    for i in np.lexsort((np.arange(len(sizes)), -sizes)):
+        r = int(np.argmin(load))
+        dealt[r].append(int(i))
+        load[r] += sizes[i]
+    return [sorted(d) for d in dealt]
+
+
+def rank_and_world(trainer: Any = None) -> tuple[int, int]:
+    """Rank of this process and the world size: the trainer's, else torch.distributed's, else (0, 1)."""
+    if trainer is not None and getattr(trainer, "world_size", None):
+        return int(trainer.global_rank), int(trainer.world_size)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def global_max(value: int) -> int:
+    """The largest ``value`` over ranks (``value`` itself outside a process group)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return int(t.item())
+
+
+class PaddedSampler(Sampler[np.ndarray]):
+    """The batches of ``inner``, then repeats of them until there are ``n_batches`` in the epoch."""
+
+    def __init__(self, inner: LengthBucketSampler, n_batches: int) -> None:
+        if n_batches < len(inner):
+            raise ValueError(f"n_batches ({n_batches}) must be >= the sampler's {len(inner)} batches")
+        self.inner, self.n_batches = inner, n_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pass the epoch to the inner sampler (a fresh order every epoch)."""
+        self.inner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        batches = list(self.inner)
+        if not batches:
+            raise ValueError("this rank has no training journeys; use fewer ranks or more partitions")
+        return iter([batches[i % len(batches)] for i in range(self.n_batches)])
+
+
+class ShardedJourneyDataModule(pl.LightningDataModule):
+    """Serve one rank's shards of a journey store, split by customer hash.
+
+    Parameters
+    ----------
+    store : str or Path
+        A journey store directory (``data.journeys``).
+    val_fraction, test_fraction : float
+        Expected shares of customers in val and test.
+    batch_size : int
+        Journeys per batch.
+    num_workers : int
+        DataLoader worker processes.
+    seed : int
+        Seed of the customer split and of the batch order.
+    rank, world_size : int, optional
+        Set them outside Lightning; under a Trainer they come from it at ``setup``.
+    """
+
+    def __init__(self, store: str | Path, val_fraction: float = 0.1, test_fraction: float = 0.2,
+                 batch_size: int = 512, num_workers: int = 0, seed: int = 0, rank: int | None = None,
+                 world_size: int | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["rank", "world_size"])
+        self.manifest = read_manifest(store)
+        self.rank, self.world_size = rank, world_size
+        self.inner: JourneyDataModule | None = None
+        self.shards: list[int] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load this rank's shards (once) and split them by customer hash."""
+        if self.inner is not None:
+            return
+        if self.rank is None or self.world_size is None:
+            self.rank, self.world_size = rank_and_world(getattr(self, "trainer", None))
+        hp = self.hparams
+        self.shards = deal_shards(self.manifest["shards"], self.world_size)[self.rank]
+        self.vocab, journeys = read_store(hp.store, self.shards)
+        splits = hash_split(journeys, hp.val_fraction, hp.test_fraction, seed=hp.seed)
+        self.inner = JourneyDataModule(journeys, splits, batch_size=hp.batch_size, num_workers=hp.num_workers,
+                                       seed=hp.seed)
+        log.info("rank %d of %d: shards %s, %d journeys (%d train, %d val, %d test)", self.rank, self.world_size,
+                 self.shards, len(journeys), len(splits["train"]), len(splits["val"]), len(splits["test"]))
+
+    @property
+    def journeys(self) -> Any:
+        """Journeys of this rank."""
+        self.setup()
+        return self.inner.journeys
+
+    @property
+    def splits(self) -> dict[str, np.ndarray]:
+        """Split indices into :attr:`journeys`."""
+        self.setup()
+        return self.inner.splits
+
+    @property
+    def pos_rate(self) -> float:
+        """Share of converting journeys in this rank's training split."""
+        self.setup()
+        return self.inner.pos_rate
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches of this rank, padded to the largest rank's count."""
+        self.setup()
+        idx = self.inner.splits["train"]
+        hp = self.hparams
+        inner = LengthBucketSampler(idx, self.inner.dataset.lengths[idx], hp.batch_size, shuffle=True,
+                                    seed=hp.seed * 7919 + self.rank)
+        sampler = PaddedSampler(inner, global_max(len(inner)))
+        return DataLoader(self.inner.dataset, sampler=sampler, batch_size=None, num_workers=hp.num_workers,
+                          persistent_workers=hp.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches of this rank (its own journeys once)."""
+        self.setup()
+        return self.inner.val_dataloader()
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches of this rank (its own journeys once)."""
+        self.setup()
+        return self.inner.test_dataloader()
+
+
+def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndarray]]:
+    """Vocabulary, journeys and splits for ``train.py``: from a journey store when one is asked for.
+
+    ``data.journeys=DIR`` reuses the store in ``DIR`` (built there first when ``DIR`` holds
+    none); ``data.engine=dask`` or ``data.workers>1`` builds one under the run directory.
+    Otherwise the journeys are built in memory from the loaded frame, as before. Store
+    splits go by customer hash (``data.split=customer``) or by time.
+    """
+    from journeynet.data.engines import EngineSettings, build_journey_store, build_store_from_frame
+    from journeynet.data.journeys import build_journeys, split_journeys
+    from journeynet.data.partition import concat_journeys
+    from journeynet.data.store import MANIFEST
+    from journeynet.errors import InputError
+    from journeynet.model.training import make_journeys
+
+    d = cfg.data
+    settings = EngineSettings.from_data(d)
+    store = d.get("journeys")
+    if not store and settings.engine == "local" and settings.workers == 1:
+        return make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
+    store = Path(store or Path(cfg.paths.output_dir) / "journeys")
+    if not (store / MANIFEST).is_file() and not d.get("touchpoints"):  # generated data: the frame is all there is
+        build_store_from_frame(inputs.touchpoints, store, inputs.spend, d.lookback_days, d.max_len,
+                               settings.partitions)
+    elif not (store / MANIFEST).is_file():
+        from omegaconf import OmegaConf
+
+        build_journey_store(OmegaConf.to_container(d, resolve=True), store, inputs.spend, settings)
+    manifest = read_manifest(store)
+    for key in ("lookback_days", "max_len"):
+        if float(manifest[key]) != float(d[key]):
+            raise InputError(f"data.journeys: {store} was built with {key}={manifest[key]}, the config asks "
+                             f"data.{key}={d[key]}; point data.journeys at a new directory to rebuild")
+    vocab, journeys = read_store(store)
+    test_fraction = 0.0 if inputs.test_touchpoints is not None else d.test_fraction
+    if d.split == "customer":
+        splits = hash_split(journeys, d.val_fraction, test_fraction, seed=cfg.seed)
+    else:
+        splits = split_journeys(journeys, d.val_fraction, test_fraction, by=d.split, seed=cfg.seed)
+    if inputs.test_touchpoints is not None:
+        test = build_journeys(inputs.test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
+        n = len(journeys)
+        splits["test"] = np.arange(n, n + len(test))
+        journeys = concat_journeys([journeys, test])
+    log.info("journeys from the store %s: %d journeys in %d shards", store, len(journeys), len(manifest["shards"]))
+    return vocab, journeys, splits

@@ -1,0 +1,58 @@
+"""train.py's interventional step: intervals, model checks, progress lines and the fit cache."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from journeynet.attribution.interventional import interventional
+from journeynet.causal.fit import FunnelFitConfig
+from journeynet.causal.sample import SimConfig, simulate
+
+SMALL = {"max_iter": 6, "max_sequences": 1500, "refine_iter": 3, "interval_groups": 3, "interval_iter": 2,
+         "interval_draws": 6, "holdout_weeks": 2, "log_every": 2}
+
+
+@pytest.fixture(scope="module")
+def world():
+    sim = simulate(SimConfig(pool=3000, days=42, seed=2))
+    return sim.touchpoints, sim.spend
+
+
+def run(world, tmp_path, refit=False, **kw):
+    tp, spend = world
+    cfg = FunnelFitConfig(**{**SMALL, **kw})
+    return interventional(cfg, tp, spend, (0.0, 1.0, 2.0), str(tmp_path), refit, response_draws=2)
+
+
+def test_effects_come_with_intervals_checks_and_draw_curves(world, tmp_path):
+    table, extras = run(world, tmp_path)
+    assert {"removal_effect_low", "removal_effect_high"} <= set(table.columns)
+    assert (table["removal_effect_low"] <= table["removal_effect"] + 1e-9).all()
+    assert (table["removal_effect"] <= table["removal_effect_high"] + 1e-9).all()
+    checks = extras["checks"]
+    assert set(checks) >= {"passed", "failing_units", "units", "backtest"}
+    assert checks["backtest"]["weeks"] == 2
+    assert set(extras["checks_table"]["period"]) >= {"normal", "dark", "holdout"}
+    assert sorted(extras["draw_points"]["draw"].unique()) == [0, 1]
+
+
+def test_the_fit_logs_its_loss_and_is_reused_from_the_cache(world, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="journeynet"):
+        first, _ = run(world, tmp_path)
+    assert any("funnel fit: evaluation 2, loss" in r.message for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="journeynet"):
+        second, _ = run(world, tmp_path)
+    assert any("reusing the cached fit" in r.message for r in caplog.records)
+    np.testing.assert_allclose(first["removal_effect"], second["removal_effect"])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="journeynet"):
+        run(world, tmp_path, refit=True)
+    assert not any("reusing" in r.message for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="journeynet"):
+        run(world, tmp_path, prior_weight=2.0)  # other settings: another fingerprint
+    assert not any("reusing" in r.message for r in caplog.records)

@@ -1,0 +1,96 @@
+"""The data-parallel funnel fit: rank terms sum to the single-process likelihood; 2 gloo processes fit the same."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from journeynet.causal.data import build_funnel_data
+from journeynet.causal.fit import FunnelFitConfig, fit_funnel, make_net
+from journeynet.causal.parallel import PoolTerm, fit_funnel_processes, fit_rank, unpaid_channel_names
+from journeynet.data.partition import customer_partition
+
+CFG = FunnelFitConfig(max_iter=6, max_sequences=None, seed=0)
+
+
+def world(n_customers=500, days=42, seed=0):
+    """Canonical touchpoints and daily spend: three paid units, three unpaid channels."""
+    rng = np.random.default_rng(seed)
+    units = [("google_ads", "search"), ("google_ads", "shopping"), ("meta_ads", "social"), ("email", ""),
+             ("direct", ""), ("organic_search", "")]
+    n = n_customers * 3
+    u = rng.choice(len(units), n, p=[0.25, 0.15, 0.2, 0.15, 0.15, 0.1])
+    tp = pd.DataFrame({
+        "customer_id": [f"c{c:04d}" for c in rng.integers(0, n_customers, n)],
+        "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, days * 24, n), unit="h"),
+        "channel": [units[i][0] for i in u], "campaign_type": [units[i][1] for i in u],
+        "converted": (rng.random(n) < 0.06).astype(np.int8), "revenue": 0.0,
+    }).sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    dates = pd.date_range("2024-01-01", periods=days, freq="D")
+    spend = pd.concat([pd.DataFrame({"date": dates, "channel": c, "campaign_type": k,
+                                     "spend": rng.gamma(4.0, 25.0, days)}) for c, k in units[:3]], ignore_index=True)
+    return tp, spend
+
+
+def test_rank_terms_sum_to_the_single_process_likelihood_and_gradient():
+    tp, spend = world()
+    full = build_funnel_data(tp, spend, None)
+    assert unpaid_channel_names(tp, spend) == list(full.unpaid_channels)
+    net = make_net(full, CFG)
+    (-net.log_likelihood()).backward()
+    part = customer_partition(tp["customer_id"], 3)
+    total = 0.0
+    nets = []
+    for r in range(3):
+        data = build_funnel_data(tp[part == r], spend, None, 0, unpaid_channel_names(tp, spend))
+        assert 0 < data.n_sequences < full.n_sequences
+        rank_net = make_net(data, CFG)
+        with torch.no_grad():
+            for (_, a), (_, b) in zip(net.named_parameters(), rank_net.named_parameters(), strict=True):
+                b.copy_(a)
+        nets.append(rank_net)
+        total = total + rank_net.sequence_log_likelihood().sum()
+    assert sum(n.data.n_sequences for n in nets) == full.n_sequences
+    total = total + PoolTerm(nets[0], CFG, full.n_sequences)()
+    assert float(total.detach()) == pytest.approx(float(net.log_likelihood().detach()), rel=1e-12)
+    (-total).backward()
+    # the summed gradient of the rank nets is the single net's gradient
+    for (name, a), *bs in zip(net.named_parameters(), *(n.named_parameters() for n in nets), strict=True):
+        if a.grad is None:
+            continue
+        g = sum(b[1].grad for b in bs if b[1].grad is not None)
+        assert torch.allclose(g, a.grad, rtol=1e-9, atol=1e-10), name
+
+
+def test_one_rank_fit_is_the_single_process_fit():
+    tp, spend = world(300, 28)
+    full = build_funnel_data(tp, spend, None)
+    ref = make_net(full, CFG)
+    init = {k: v.detach().numpy().copy() for k, v in ref.named_parameters()}
+    single, d1 = fit_funnel(full, CFG, net=ref, quiet=True)
+    one, d2 = fit_rank(full, CFG, init)
+    assert d2["evaluations"] == d1["evaluations"]
+    assert one.pool == pytest.approx(single.pool, rel=1e-9)
+    for name in ("pi0", "rho", "move", "hazard", "unpaid", "capture"):
+        np.testing.assert_allclose(getattr(one, name), getattr(single, name), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_fit_the_parameters_of_one():
+    """Same customers, same start: equal within 1e-6 (the sums differ only in floating-point order).
+
+    Slow: two fresh interpreters importing torch (~90 s on a busy 2-core box, 20 s of CPU).
+    """
+    tp, spend = world()
+    full = build_funnel_data(tp, spend, None)
+    ref = make_net(full, CFG)
+    init = {k: v.detach().numpy().copy() for k, v in ref.named_parameters()}
+    single, d1 = fit_funnel(full, CFG, net=ref, quiet=True)
+    pair, d2 = fit_funnel_processes(tp, spend, CFG, processes=2, init=init, threads=1)
+    assert d2["ranks"] == 2 and d2["sequences"] == full.n_sequences
+    assert d2["evaluations"] == d1["evaluations"]
+    assert pair.pool == pytest.approx(single.pool, rel=1e-6)
+    for name in ("pi0", "reach_k", "reach_a", "rho", "move", "drift", "hazard", "unpaid", "session", "capture"):
+        np.testing.assert_allclose(getattr(pair, name), getattr(single, name), rtol=1e-6, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(pair.demand_hazard, single.demand_hazard, rtol=1e-6, atol=1e-9)
+    assert d2["loglik_per_sequence"] == pytest.approx(d1["loglik_per_sequence"], rel=1e-9)
