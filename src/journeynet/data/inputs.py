@@ -458,8 +458,6 @@ def load_inputs(cfg: Any) -> Inputs:
         unmatched = unmatched_units(touchpoints, spend, paid, bool(c.get("strict_units")))
     return Inputs(touchpoints, spend, test, None, paid, unmatched, _experiments(c, spend))
 
-    return Inputs(touchpoints, spend, test, None, paid, unmatched, experiments=_experiments(c, spend))
-
 
 def _experiments(c: Mapping[str, Any], spend: pd.DataFrame | None) -> pd.DataFrame | None:
     """The lift tests ``data.experiments`` names, or None."""
