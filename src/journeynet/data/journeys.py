@@ -373,6 +373,15 @@ def _time_masks(
     return is_test, is_val
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Validation and test shares must be >= 0 and leave some journeys for training."""
+    if min(val_fraction, test_fraction) < 0 or val_fraction + test_fraction >= 1:
+        raise ValueError(
+            "data.val_fraction and data.test_fraction must be >= 0 and sum to less than 1, "
+            f"got {val_fraction} and {test_fraction}"
+        )
+
+
 def split_journeys(
     journeys: Journeys,
     val_fraction: float,
@@ -403,11 +412,7 @@ def split_journeys(
     dict of str to np.ndarray
         Sorted int64 journey indices under ``train``, ``val`` and ``test``.
     """
-    if min(val_fraction, test_fraction) < 0 or val_fraction + test_fraction >= 1:
-        raise ValueError(
-            "data.val_fraction and data.test_fraction must be >= 0 and sum to less than 1, "
-            f"got {val_fraction} and {test_fraction}"
-        )
+    check_fractions(val_fraction, test_fraction)
     if by == "customer":
         keys = split_keys(journeys.customer_id, group_pattern)
         is_test, is_val = _customer_masks(keys, val_fraction, test_fraction, seed)

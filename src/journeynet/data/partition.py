@@ -28,7 +28,7 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 
-from journeynet.data.journeys import Journeys, Vocab, build_journeys
+from journeynet.data.journeys import Journeys, Vocab, build_journeys, check_fractions
 
 CANONICAL = ["customer_id", "timestamp", "channel", "campaign_type", "converted", "revenue"]
 # Where a row came from (file, row in file): the tie-break that makes the order of equal
@@ -73,11 +73,7 @@ def hash_split(
     dict of str to np.ndarray
         Sorted int64 journey indices under ``train``, ``val`` and ``test``.
     """
-    if min(val_fraction, test_fraction) < 0 or val_fraction + test_fraction >= 1:
-        raise ValueError(
-            "data.val_fraction and data.test_fraction must be >= 0 and sum to less than 1, "
-            f"got {val_fraction} and {test_fraction}"
-        )
+    check_fractions(val_fraction, test_fraction)
     u = customer_fraction(journeys.customer_id, seed)
     is_test = u < test_fraction
     is_val = ~is_test & (u < test_fraction + val_fraction)
