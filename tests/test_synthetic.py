@@ -215,3 +215,15 @@ def test_one_unit_variants_match_full_propagation():
         changed[:, v.unit] *= v.scale
         off = np.arange(world.n_units) == v.unit if v.convert_off else None
         assert total == pytest.approx(propagate(world, changed, convert_off=off).conversions.sum(), rel=1e-10)
+
+
+def test_the_clock_does_not_give_a_conversion_away():
+    """A converting session is the last of its customer's day, but not at a tell-tale hour."""
+    from sklearn.metrics import roc_auc_score
+
+    tp = simulate(SimConfig(pool=4000, days=56, seed=3), optimum=False).touchpoints
+    hour = tp["timestamp"].dt.hour + tp["timestamp"].dt.minute / 60
+    assert 0.4 < roc_auc_score(tp["converted"], hour) < 0.6
+    day = tp["timestamp"].dt.normalize()
+    last = tp.groupby([tp["customer_id"], day])["timestamp"].transform("max") == tp["timestamp"]
+    assert last[tp["converted"] == 1].all()

@@ -7,7 +7,6 @@ import pandas as pd
 
 from journeynet.synthetic.sampler import PAID
 
-CONVERSION_SECONDS = 79_200  # converting sessions happen after 22:00, other touches before
 CTR = 0.02  # impressions per click in the spend export
 
 
@@ -19,8 +18,7 @@ def touchpoints_frame(events: dict[str, np.ndarray], units: list[tuple[str, str]
     channel = np.array([u[0] for u in units] + list(unpaid), dtype=object)
     campaign = np.array([u[1] for u in units] + [""] * len(unpaid), dtype=object)
     code = np.where(paid, events["code"], len(units) + events["code"])
-    seconds = np.where(events["converted"], rng.integers(CONVERSION_SECONDS, 86_400, n),
-                       rng.integers(0, CONVERSION_SECONDS, n))
+    seconds = session_seconds(events["customer"], events["day"], events["converted"], rng)
     stamps = (np.datetime64(start, "s") + events["day"].astype("timedelta64[D]")
               + seconds.astype("timedelta64[s]"))
     revenue = np.where(events["converted"], np.round(rng.lognormal(4.3, 0.6, n), 2), 0.0)
@@ -33,6 +31,20 @@ def touchpoints_frame(events: dict[str, np.ndarray], units: list[tuple[str, str]
         "revenue": revenue,
     })
     return df.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def session_seconds(customer: np.ndarray, day: np.ndarray, converted: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Second of the day of each touch: uniform, with a converting session after its customer's other touches.
+
+    A fixed late hour for conversions would hand the label to any model that reads the
+    clock; here a conversion is only the last session of its day, as in the process.
+    """
+    seconds = rng.integers(0, 86_399, customer.size)
+    key = customer.astype(np.int64) * 100_000 + day.astype(np.int64)
+    others = pd.Series(np.where(converted, -1, seconds)).groupby(key).transform("max").to_numpy()
+    latest = np.maximum(seconds, others + 1)
+    return np.where(converted, np.minimum(latest, 86_399), np.minimum(seconds, 86_398))
 
 
 def spend_frame(spend: np.ndarray, units: list[tuple[str, str]], events: dict[str, np.ndarray], start: str,
