@@ -21,7 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from journeynet.attribution.experiments import suggest_experiments
@@ -127,8 +126,3 @@ def _load(path: Path) -> EngineResult:
                         FunnelParams.from_dict(d["backtest"]) if d["backtest"] else None, d["holdout_start"],
                         {k: float(v) for k, v in d["diagnostics"].items()} | {"cached": 1.0})
 
-
-def effect_interval(values: np.ndarray, level: float = 0.90) -> tuple[float, float]:
-    """Central interval of ``values`` (draws of one effect)."""
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)

@@ -24,7 +24,7 @@ Quickstart::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -112,8 +112,6 @@ def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng:
 
 
 def _iters(cfg: FunnelFitConfig, n: int) -> FunnelFitConfig:
-    from dataclasses import replace
-
     return replace(cfg, max_iter=n)
 
 
