@@ -101,9 +101,11 @@ def build_schedule(data: FunnelData, recent: np.ndarray) -> EventSchedule:
     # k-th event day of each sequence, by position: sequences with more events come first
     starts = np.r_[0, np.cumsum(count)]
     k_of = np.arange(len(seq_day)) - starts[seq_day[:, 0]]
-    days = np.full((int(count.max()) if n else 0, n), -1, dtype=np.int64)
-    days[k_of, pos_of[seq_day[:, 0]]] = seq_day[:, 1]
-    m_of = (days >= 0).sum(1)
+    n_steps = int(count.max()) if n else 0
+    m_of = np.bincount(k_of, minlength=n_steps)  # sequences with a k-th event day: a prefix of positions
+    by_step = np.lexsort((pos_of[seq_day[:, 0]], k_of))
+    step_start = np.r_[0, np.cumsum(m_of)]
+    step_days = lambda k: seq_day[by_step[step_start[k]:step_start[k + 1]], 1]  # noqa: E731  by position
 
     p_pos, p_day = pos_of[data.paid[:, 0]], data.paid[:, 1]
     u_pos = pos_of[data.unpaid[:, 0]]
@@ -126,9 +128,11 @@ def build_schedule(data: FunnelData, recent: np.ndarray) -> EventSchedule:
 
     long = lambda x: torch.as_tensor(np.asarray(x, dtype=np.int64))  # noqa: E731
     steps = []
-    for k in range(days.shape[0]):
+    last = np.zeros(n, dtype=np.int64)  # last event day, by position
+    for k in range(n_steps):
         m = int(m_of[k])
-        day = days[k, :m]
+        day = step_days(k)
+        last[:m] = day
         counted = np.ones(m)
         cv = conv_pos[conv_k == k]
         counted[cv] = 0.0
@@ -139,9 +143,9 @@ def build_schedule(data: FunnelData, recent: np.ndarray) -> EventSchedule:
             ranks.append((long(p_pos[sel]), long(data.paid[sel, 2]), torch.as_tensor(recent[sel], dtype=torch.float64)))
         cu = pk & converting
         hz = conv[(conv_k == k) & (data.conv_route[conv] < 0)]
-        if k + 1 < days.shape[0]:
+        if k + 1 < n_steps:
             m_next = int(m_of[k + 1])
-            gap = make_span(day[:m_next] + 1, days[k + 1, :m_next] - day[:m_next] - 1, t, n_levels)
+            gap = make_span(day[:m_next] + 1, step_days(k + 1) - day[:m_next] - 1, t, n_levels)
         else:
             gap = Span([])
         steps.append(Step(m=m, day=long(day), counted=torch.as_tensor(counted, dtype=torch.float64),
@@ -151,7 +155,6 @@ def build_schedule(data: FunnelData, recent: np.ndarray) -> EventSchedule:
                           cu_recent=torch.as_tensor(recent[cu], dtype=torch.float64),
                           ch_row=long(pos_of[hz]), ch_chan=long(-1 - data.conv_route[hz]), gap=gap))
     # after the last event day: non-converters are observed through their end day
-    last = days[np.maximum(count[order] - 1, 0), np.arange(n)] if n else np.zeros(0, np.int64)
     open_ = data.conv_day[order] < 0
     to_end = open_ & (data.end_day[order] == t - 1)
     other = np.flatnonzero(open_ & ~to_end)
