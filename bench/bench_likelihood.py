@@ -5,9 +5,11 @@ The default generated world's funnel data (20,000 sampled customers, 22,000 sequ
 mechanism on, one torch thread. ``--reference FILE`` times another implementation of
 ``FunnelNet`` in the same run (e.g. the day-by-day pass before the event schedule:
 ``git show 9841367:src/journeynet/causal/likelihood.py > /tmp/day_by_day.py``) and
-checks that both give the same log-likelihood.
+checks that both give the same log-likelihood. ``--experiments 2 8`` also times the
+lift-test penalty (``causal/calibration.py``) with that many 4-week tests, as a share of
+an evaluation (issue 12 asks calibration to cost under 20% more).
 
-    PYTHONPATH=src python bench/bench_likelihood.py --reference /tmp/day_by_day.py
+    PYTHONPATH=src python bench/bench_likelihood.py --reference /tmp/day_by_day.py --experiments 2 8
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from journeynet.causal.calibration import Experiment, ExperimentPenalty
 from journeynet.causal.data import build_funnel_data
 from journeynet.causal.likelihood import FunnelNet, Mechanisms
 from journeynet.synthetic.simulate import SimConfig, simulate
@@ -33,22 +36,24 @@ def load_reference(path: str):
     return module.FunnelNet
 
 
-def seconds_per_evaluation(net_class, data, repeats: int) -> tuple[float, float]:
+def seconds_per_evaluation(net_class, data, repeats: int, objective=None) -> tuple[float, float]:
     net = net_class(data, 3, 0, Mechanisms())
+    objective = objective or (lambda n: n.log_likelihood())
     times = []
     for _ in range(repeats + 1):
         net.zero_grad()
         t0 = time.perf_counter()
-        ll = net.log_likelihood()
-        ll.backward()
+        value = objective(net)
+        value.backward()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times[1:])), float(ll.detach())
+    return float(np.median(times[1:])), float(value.detach())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", default=None, help="a likelihood module to time beside the current one")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--experiments", type=int, nargs="*", default=[], help="time the penalty of this many tests")
     args = ap.parse_args()
     torch.set_num_threads(1)
     sim = simulate(SimConfig(seed=0), optimum=False)
@@ -66,6 +71,13 @@ def main() -> None:
         if len(row) == 2:
             line += f"; {row['reference'][0] / row['event schedule'][0]:.1f}x"
         print(line, flush=True)
+    for n_tests in args.experiments:
+        tests = [Experiment(f"t{i}", "", "", (i % len(full.units),), 60 + 5 * i, 87 + 5 * i, 7, 10.0, 2.0)
+                 for i in range(n_tests)]
+        penalty = ExperimentPenalty(tests)
+        seconds, _ = seconds_per_evaluation(FunnelNet, full, args.repeats, penalty)
+        print(f"penalty of {n_tests} tests: {seconds:.3f} s per evaluation, "
+              f"{seconds / row['event schedule'][0]:.2f} of the full likelihood's", flush=True)
 
 
 if __name__ == "__main__":
