@@ -35,7 +35,7 @@ import torch
 from journeynet.causal.data import FunnelData
 from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, make_net
 from journeynet.causal.funnel import FunnelParams
-from journeynet.causal.parallel import fit_data_processes, parameter_net
+from journeynet.causal.parallel import fit_data_processes, parameter_net, whole_params
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def _full_fit_processes(data: FunnelData, warm: FunnelNet, cfg: FunnelFitConfig,
                         penalty: Penalty | None) -> tuple[FunnelNet, FunnelParams, dict[str, float]]:
     """The full fit data-parallel over ``cfg.processes`` processes, from the warm start.
 
-    This process never builds the net on every sequence: the warm start and the result
-    live in a net on none of them (the group refits read only its parameters).
+    This process builds no net on every sequence: the warm start and the result live in a
+    net on none of them (the group refits and the draws read only its parameters).
     """
     full = parameter_net(data, cfg)
     _copy_state(warm, full)
@@ -136,10 +136,10 @@ def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng:
     centre = _vector(full)
     z = rng.standard_normal((cfg.interval_draws, groups))
     out = []
-    probe = make_net(data, cfg)
+    probe = parameter_net(data, cfg)  # parameters only: no event tables for every sequence
     for row in z:
         _set_vector(probe, centre + row @ dev)
-        out.append(probe.to_params())
+        out.append(whole_params(probe, data.n_sequences, data.sample_fraction))
     return out
 
 

@@ -43,7 +43,6 @@ import pickle
 import socket
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +97,16 @@ def sequence_partition(data: FunnelData, processes: int) -> np.ndarray:
     if data.customer is not None:
         return customer_partition(pd.Series(data.customer), processes)
     return np.arange(data.n_sequences, dtype=np.int64) % processes
+
+
+def whole_params(net: FunnelNet, n_sequences: int, sample_fraction: float) -> FunnelParams:
+    """``net.to_params()`` with the pool of ``n_sequences`` sequences, ``sample_fraction`` of the market.
+
+    For a net on a share of the sequences (a rank's, or :func:`parameter_net`'s none)
+    whose parameters are the whole fit's.
+    """
+    with torch.no_grad():
+        return FunnelNet.params_from(_WholeNet(net, n_sequences, sample_fraction), net.probabilities())  # type: ignore[arg-type]
 
 
 class _WholeNet:
@@ -231,9 +240,7 @@ def _fit(data: FunnelData, cfg: FunnelFitConfig, init: dict[str, np.ndarray] | N
 
     opt.step(closure)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    with torch.no_grad():
-        extra = float(net.probabilities()["pool_extra"])
-    fitted = replace(net.to_params(), pool=(n_total + extra) / max(fraction, 1e-12))
+    fitted = whole_params(net, n_total, fraction)
     log.info("data-parallel funnel fit, rank %d of %d: %d of %d sequences, %d evaluations, loss %.5f -> %.5f "
              "in %.1f s", rank, world, data.n_sequences, n_total, len(history), history[0], history[-1], seconds)
     return net, fitted, {"loglik_per_sequence": -history[-1], "evaluations": float(len(history)),
