@@ -75,12 +75,16 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
     if cfg.processes > 1:
         full, params, d2 = _full_fit_processes(data, warm, cfg, penalty)
     else:
+        cpu = time.process_time()
         full = make_net(data, cfg)
         _copy_state(warm, full)
         params, d2 = fit_funnel(data, _iters(cfg, cfg.refine_iter), net=full, penalty=penalty)
+        d2["full_fit_cpu_seconds"] = time.process_time() - cpu
     draws = interval_draws(data, full, cfg, rng, penalty)
     diag = dict(d2)
     diag.update(evaluations=d1["evaluations"] + d2["evaluations"], seconds=d1["seconds"] + d2["seconds"],
+                full_fit_evaluations=d2["evaluations"], full_fit_seconds=d2["seconds"],
+                full_fit_cpu_seconds=d2["full_fit_cpu_seconds"],
                 backtest_sequences=float(warm_data.n_sequences), interval_draws=float(len(draws)))
     return EngineResult(params, draws, backtest if cut < data.n_days else None,
                         cut if cut < data.n_days else None, diag)
@@ -107,7 +111,9 @@ def _full_fit_processes(data: FunnelData, warm: FunnelNet, cfg: FunnelFitConfig,
              wall, d2["seconds"])
     diag = {k: float(d2[k]) for k in ("loglik_per_sequence", "evaluations", "sequences", "sample_fraction",
                                        "seconds")}
-    return full, params, diag | {"processes": float(cfg.processes), "full_fit_wall_seconds": wall}
+    # rank 0's CPU seconds: its share of the sequences plus the pool term, the prior and the all-reduce
+    return full, params, diag | {"processes": float(cfg.processes), "full_fit_wall_seconds": wall,
+                                 "full_fit_cpu_seconds": float(d2["rank_cpu_seconds"])}
 
 
 def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng: np.random.Generator,
