@@ -104,6 +104,23 @@ def test_bucketing_reduces_padding_and_covers_every_journey(data: tuple) -> None
     assert not np.array_equal(np.concatenate(list(s)), np.concatenate(batches)), "new epoch order"
 
 
+def test_mixed_batches_mix_lengths_and_pad_at_most_to_the_cap() -> None:
+    rng = np.random.default_rng(0)
+    lengths = np.r_[rng.integers(3, 9, size=990), rng.integers(30, 64, size=10)]  # 1% long journeys
+    idx = np.arange(len(lengths)) + 7  # indices need not start at 0
+    s = LengthBucketSampler(idx, lengths, batch_size=50, shuffle=True, bucket="mixed")
+    batches = list(s)
+    assert np.array_equal(np.sort(np.concatenate(batches)), idx)
+    short = [lengths[b - 7] for b in batches if lengths[b - 7].max() <= s.mix_cap]
+    assert s.mix_cap < 30 and sum(len(b) for b in short) == 990, "every short journey in a capped batch"
+    assert all(len(np.unique(b)) >= 3 for b in short if len(b) >= 20), "batches mix lengths"
+    bucketed = LengthBucketSampler(idx, lengths, batch_size=50, shuffle=True, bucket=True)
+    assert np.mean([len(np.unique(lengths[b - 7])) for b in bucketed]) < 2, "length buckets hold one length"
+    assert not np.array_equal(np.concatenate(list(s)), np.concatenate(batches)), "new epoch order"
+    with pytest.raises(ValueError, match="bucket must be true, false or 'mixed'"):
+        LengthBucketSampler(idx, lengths, batch_size=50, shuffle=True, bucket="sorted")
+
+
 def test_sampler_shards_under_lightning_distributed_wrapper(data: tuple) -> None:
     j, _ = data
     idx = np.arange(len(j))
