@@ -91,6 +91,26 @@ def test_checkpoint_reload_predicts_identically(tmp_path: Path, data: tuple) -> 
     assert t2.current_epoch == 2
 
 
+def test_weight_average_is_what_validation_checkpoint_and_reload_score(tmp_path: Path, data: tuple) -> None:
+    from journeynet.model.averaging import ExponentialWeightAverage
+
+    j, splits = data
+    ema = ExponentialWeightAverage(decay=0.9)
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, monitor="val/logloss", mode="min")
+    module = make_module()
+    t = trainer(tmp_path, max_epochs=3, callbacks=[ema, ckpt])
+    t.fit(module, JourneyDataModule(j, splits, batch_size=32))
+    raw = torch.load(ckpt.best_model_path, weights_only=True)["current_model_state"]
+    loaded = JourneyModule.load(ckpt.best_model_path)
+    averaged = loaded.net.state_dict()
+    assert any(not torch.equal(raw[f"net.{k}"], v) for k, v in averaged.items()), "checkpoint holds the average"
+    # Validation judged the averaged weights: re-validating the reloaded net gives the logged log-loss.
+    again = trainer(tmp_path / "v").validate(loaded, JourneyDataModule(j, splits, batch_size=32), verbose=False)
+    assert again[0]["val/logloss"] == pytest.approx(float(ckpt.best_model_score), rel=1e-5)
+    with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
+        ExponentialWeightAverage(decay=1.0)
+
+
 def test_bucketing_reduces_padding_and_covers_every_journey(data: tuple) -> None:
     j, _ = data
     idx = np.arange(len(j))
