@@ -186,5 +186,7 @@ def test_every_config_group_instantiates(tmp_path: Path, trainer_name: str) -> N
     # hparams hold plain Hydra descriptions of the partials; they rebuild the same objects.
     opt = instantiate(module.hparams.optimizer)(params=net.parameters())
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["lr"] == cfg.module.optimizer.lr
-    assert isinstance(instantiate(module.hparams.scheduler)(optimizer=opt),
-                      torch.optim.lr_scheduler.ReduceLROnPlateau)
+    scheduler = instantiate(module.hparams.scheduler)(optimizer=opt)
+    # the cosine decay spans the whole run, whatever trainer.max_epochs says
+    assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert scheduler.T_max == cfg.trainer.max_epochs
