@@ -115,7 +115,7 @@ def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: boo
     opener = est["opener_score"].to_numpy()
     roles = truth["role"].to_numpy()
     op, cl = opener[material & (roles == "opener")], opener[material & np.isin(roles, ["closer", "brand"])]
-    out = {"preset": name, "seed": seed, "variant": variant, "fit_s": round(fit_s, 1),
+    out = {"preset": name, "seed": seed, "variant": variant, "fit_s": round(fit_s, 1), "sequences": data.n_sequences,
            "tv": total_variation(true_share, share),
            "brand_unit": "/".join(units[brand]), "brand_share": share[brand], "brand_true": true_share[brand],
            "harmful_est": [float(est["removal_effect"].iloc[h]) for h in harmful],
@@ -138,7 +138,8 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["default"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--variants", nargs="+", default=["full", "plain"])
-    ap.add_argument("--max-sequences", type=int, default=20_000)
+    ap.add_argument("--max-sequences", type=lambda v: None if v == "null" else int(v), default=20_000,
+                    help="customers sampled for the fit; null: every customer")
     ap.add_argument("--no-plan", action="store_true")
     ap.add_argument("--out", default=None, help="append JSON lines here")
     ap.add_argument("--set", nargs="*", default=[], help="attribution.funnel overrides, e.g. n_segments=3")

@@ -166,32 +166,64 @@ def test_the_suggested_test_reaches_its_standard_error_at_least_cost():
     assert size_test(c, r, 0.01)[3] is False
 
 
+def _plan_in_the_true_world(sim, data, params) -> float:
+    """The default budget problem planned on ``params``' rollout curves, scored in the generated world."""
+    from journeynet.attribution.tables import funnel_table
+    from journeynet.causal.interventions import response_points
+    from journeynet.pipeline import daily_units
+    from journeynet.planning.budget import BudgetProblem, allocate_budget
+    from journeynet.planning.response import fit_curves
+    from journeynet.synthetic.truth import plan_conversions
+
+    table = funnel_table(params, data.spend, float(sim.touchpoints["converted"].sum())).assign(paid=True)
+    pooled = dict(zip(zip(table.channel, table.campaign_type, strict=True), table.attributed_conversions,
+                      strict=True))
+    fits = fit_curves(daily_units(sim.touchpoints, sim.spend, table), pooled, response_points(params, data.spend),
+                      "rollouts")
+    units = list(data.units)
+    current = dict(zip(units, data.spend.mean(0) * 30, strict=True))
+    problem = BudgetProblem(curves={u: fits[u].curve for u in units}, total=200_000.0, horizon_days=30,
+                            current=current)
+    plan = allocate_budget(problem, raise_on_fail=False).allocation
+    order = [units.index(u) for u in sim.units]
+    return plan_conversions(sim.truth, np.array([plan[units[i]] / 30 for i in order]), 30)
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not yet met: bench/RESULTS.md measured the brand share at 0.081 against 0.021 "
-                          "after calibration on a pool-4,000 brand_trap world", strict=False)
 def test_one_brand_experiment_fixes_the_weakened_engine_on_the_brand_trap():
-    """Capture off: the engine credits brand search with the sessions it intercepts. One true lift test fixes it."""
+    """Capture off: the engine credits brand search with the sessions it intercepts. One true lift test fixes it.
+
+    The test is a 12-week brand holdout in a 30,000-customer market, standard error 15% of
+    its value (at least one conversion): a 4-week holdout in a small market measures about
+    one conversion, which a standard error of one cannot tell from the engine's error.
+    Measured: brand share 0.511 -> 0.000 (truth 0.014), plan 92.6% -> 99.1% of the optimum.
+    """
     from journeynet.attribution.tables import shares
     from journeynet.synthetic.propagate import expected_conversions as world_conversions
     from journeynet.synthetic.simulate import SimConfig, simulate
 
-    sim = simulate(SimConfig(seed=0, pool=4000, days=70, world="brand_trap", capture=True), optimum=False)
+    sim = simulate(SimConfig(seed=0, pool=30_000, days=112, world="brand_trap", capture=True), optimum=True)
     data = build_funnel_data(sim.touchpoints, sim.spend, None, 0)
     truth = pd.DataFrame(sim.truth["units"]).set_index(["channel", "campaign_type"]).loc[list(data.units)]
     true_share = shares(truth["effect"].to_numpy())
     brand = int(np.argmax(truth["captured_conversions"].to_numpy()))
-    cfg = FunnelFitConfig(max_iter=25, seed=0, capture=False)
+    cfg = FunnelFitConfig(max_iter=60, seed=0, capture=False)
     net = make_net(data, cfg)
     uncalibrated, _ = fit_funnel(data, cfg, net=net, quiet=True)
     off = sim.spend_matrix.copy()
     w = sim.units.index(data.units[brand])
-    off[21:49, w] = 0.0
+    off[28:112, w] = 0.0
     lost = world_conversions(sim.world, sim.spend_matrix) - world_conversions(sim.world, off)
-    value = float(lost[21:56].sum())
-    test = Experiment("brand", *data.units[brand], (brand,), 21, 48, 7, value, max(0.15 * value, 1.0))
-    before = shares(unit_effects(uncalibrated, data.spend))[brand]
-    assert before - true_share[brand] > 0.05  # the trap: the weakened engine over-credits the brand unit
-    calibrated, _ = fit_funnel(data, FunnelFitConfig(max_iter=15, seed=0, capture=False), net=net, quiet=True,
+    value = float(lost[28:112].sum())
+    test = Experiment("brand", *data.units[brand], (brand,), 28, 111, 0, value, max(0.15 * value, 1.0))
+    before = shares(unit_effects(uncalibrated, data.spend))
+    assert before[brand] - true_share[brand] > 0.3  # the trap: the weakened engine over-credits the brand unit
+    calibrated, _ = fit_funnel(data, FunnelFitConfig(max_iter=60, seed=0, capture=False), net=net, quiet=True,
                                penalty=ExperimentPenalty([test]))
-    after = shares(unit_effects(calibrated, data.spend))[brand]
-    assert abs(after - true_share[brand]) < 0.02
+    after = shares(unit_effects(calibrated, data.spend))
+    assert abs(after[brand] - true_share[brand]) < 0.02
+    assert np.abs(after - true_share).sum() < 0.5 * np.abs(before - true_share).sum()  # the others move too
+    best = sim.truth["optimum"]["expected_conversions"]
+    plan_before = _plan_in_the_true_world(sim, data, uncalibrated) / best
+    plan_after = _plan_in_the_true_world(sim, data, calibrated) / best
+    assert plan_after > plan_before + 0.01

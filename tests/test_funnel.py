@@ -20,7 +20,14 @@ import torch
 from journeynet.attribution.tables import shares, total_variation
 from journeynet.causal.data import build_funnel_data
 from journeynet.causal.fit import FunnelFitConfig, FunnelNet, fit_funnel
-from journeynet.causal.funnel import CONVERTED, N_STAGES, FunnelParams, expected_conversions, propagate
+from journeynet.causal.funnel import (
+    CONVERTED,
+    N_STAGES,
+    FunnelParams,
+    expected_conversions,
+    propagate,
+    propagate_routes,
+)
 from journeynet.causal.interventions import removal_effects
 from journeynet.causal.sample import SimConfig, simulate
 
@@ -459,3 +466,17 @@ def test_fit_is_deterministic_for_a_seed(generated):
     np.testing.assert_array_equal(a.rho, b.rho)
     assert a.pool == b.pool
     pd.testing.assert_frame_equal(removal_effects(a, data.spend), removal_effects(b, data.spend))
+
+
+def test_a_stack_of_spend_schedules_propagates_as_each_one_alone():
+    params = FunnelParams.example(n_units=3, n_unpaid=1)
+    params.wear, params.capture = 0.3, np.array([0.5, 0.0, 2.0])
+    params.demand_hazard = np.sin(np.arange(40) / 6.0)
+    params.demand_arrival = 0.5 * np.cos(np.arange(40) / 5.0)
+    rng = np.random.default_rng(0)
+    stack = rng.gamma(2.0, 50.0, size=(4, 40, 3)) * (rng.random((4, 40, 3)) > 0.2)
+    together = propagate_routes(params, stack)
+    for b in range(4):
+        alone = propagate_routes(params, stack[b])
+        for part_together, part_alone in zip(together, alone, strict=True):
+            np.testing.assert_allclose(part_together[b], part_alone, rtol=1e-12)

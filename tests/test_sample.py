@@ -252,3 +252,15 @@ def test_simulation_is_deterministic_for_a_seed(sim):
 def test_config_validation_names_the_flag(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SimConfig(**kwargs)
+
+
+def test_the_clock_does_not_give_a_conversion_away(sim):
+    """As in the independent generator: a conversion is the last session of its day, at no tell-tale hour."""
+    from sklearn.metrics import roc_auc_score
+
+    tp = sim.touchpoints
+    hour = tp["timestamp"].dt.hour + tp["timestamp"].dt.minute / 60
+    assert 0.4 < roc_auc_score(tp["converted"], hour) < 0.6
+    day = tp["timestamp"].dt.normalize()
+    last = tp.groupby([tp["customer_id"], day])["timestamp"].transform("max") == tp["timestamp"]
+    assert last[tp["converted"] == 1].all()

@@ -107,7 +107,9 @@ def fingerprint(touchpoints: pd.DataFrame, spend: pd.DataFrame, cfg: FunnelFitCo
     for frame in (touchpoints, spend):
         h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
         h.update(",".join(map(str, frame.columns)).encode())
-    h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
+    # processes changes how the full fit is computed, not its result (equal up to the order of sums)
+    settings = {k: v for k, v in asdict(cfg).items() if k != "processes"}
+    h.update(json.dumps(settings, sort_keys=True).encode())
     causal = Path(__file__).resolve().parents[1] / "causal"
     for src in sorted(causal.glob("*.py")):
         h.update(src.read_bytes())

@@ -135,15 +135,25 @@ def propagate_torch(pool: Tensor, pi0: Tensor, p: Tensor, move: Tensor, hazard_t
     for k in range(u):
         step = rows @ full[k] - rows
         rows = rows + weight[:, :, k, :, None] * step
-    mass = (pool * pi0).expand(b, *pi0.shape)  # (B, K, S)
-    out = []
-    for d in range(t):
-        after = mass @ rows[:, d]  # (B, K, S+1)
-        alive = after[..., :S]
-        by_hazard = alive * hazard_t[d]
-        out.append(after[..., CONVERTED].sum(-1) + by_hazard.sum((-1, -2)))
-        mass = torch.einsum("bks,kst->bkt", alive - by_hazard, drift_t[d])
-    return torch.stack(out, 1)
+    # a day is linear in the pool's state: mass -> mass @ A[d], converting mass . c[d] on the way
+    touch = rows[..., :S]  # (B, T, S, S)
+    a = touch[:, :, None] @ ((1 - hazard_t)[..., None] * drift_t)[None]  # (B, T, K, S, S)
+    c = rows[:, :, None, :, CONVERTED] + (touch[:, :, None] @ hazard_t[None, ..., None]).squeeze(-1)  # (B, T, K, S)
+    prefix = _prefix_products(a)  # prefix[:, d] = A[0] ... A[d]
+    start = (pool * pi0).expand(b, 1, *pi0.shape)  # (B, 1, K, S)
+    mass = torch.cat([start, (start[:, :, :, None] @ prefix[:, :-1]).squeeze(-2)], 1)  # (B, T, K, S) each day's start
+    return (mass * c).sum((-1, -2))
+
+
+def _prefix_products(a: Tensor) -> Tensor:
+    """Inclusive products ``A[0] A[1] ... A[d]`` along axis 1 in ``log2(T)`` batched steps (Hillis-Steele scan)."""
+    t, shift = a.shape[1], 1
+    eye = torch.eye(a.shape[-1], dtype=a.dtype).expand(a.shape[0], 1, *a.shape[2:])
+    while shift < t:
+        earlier = torch.cat([eye.expand(-1, shift, *a.shape[2:]), a[:, :-shift]], 1)
+        a = earlier @ a
+        shift *= 2
+    return a
 
 
 def propagate_params(params: FunnelParams, spend: np.ndarray, keep: np.ndarray | None = None) -> Tensor:

@@ -6,7 +6,9 @@ Three fits share the work, so the richer model costs no more than one long fit:
    ``holdout_weeks`` weeks; it predicts those weeks from their actual spend (the
    check a marketer can read) and is the warm start of
 2. the *full* fit on every sampled customer and every day (``refine_iter`` more
-   iterations);
+   iterations); with ``processes`` > 1 it runs data-parallel, each spawned process on
+   its own customers (:func:`journeynet.causal.parallel.fit_data_processes`), and gives
+   the single-process parameters up to the order of floating-point sums;
 3. *interval* fits: the customers are split into ``interval_groups`` disjoint groups
    and the full fit is refitted on each. A group's estimate varies ``groups`` times
    more than the full sample's, so Gaussian draws with the groups' covariance divided
@@ -24,6 +26,7 @@ Quickstart::
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -32,6 +35,7 @@ import torch
 from journeynet.causal.data import FunnelData
 from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, make_net
 from journeynet.causal.funnel import FunnelParams
+from journeynet.causal.parallel import fit_data_processes, parameter_net, whole_params
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +70,50 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
              warm_data.n_sequences, cut, data.n_days - cut)
     warm = make_net(warm_data, cfg)
     backtest, d1 = fit_funnel(warm_data, cfg, net=warm)
-    log.info("funnel fit 2/3: %d sequences over %d days", data.n_sequences, data.n_days)
-    full = make_net(data, cfg)
-    _copy_state(warm, full)
-    params, d2 = fit_funnel(data, _iters(cfg, cfg.refine_iter), net=full, penalty=penalty)
+    log.info("funnel fit 2/3: %d sequences over %d days%s", data.n_sequences, data.n_days,
+             f" on {cfg.processes} processes" if cfg.processes > 1 else "")
+    if cfg.processes > 1:
+        full, params, d2 = _full_fit_processes(data, warm, cfg, penalty)
+    else:
+        cpu = time.process_time()
+        full = make_net(data, cfg)
+        _copy_state(warm, full)
+        params, d2 = fit_funnel(data, _iters(cfg, cfg.refine_iter), net=full, penalty=penalty)
+        d2["full_fit_cpu_seconds"] = time.process_time() - cpu
     draws = interval_draws(data, full, cfg, rng, penalty)
     diag = dict(d2)
     diag.update(evaluations=d1["evaluations"] + d2["evaluations"], seconds=d1["seconds"] + d2["seconds"],
+                full_fit_evaluations=d2["evaluations"], full_fit_seconds=d2["seconds"],
+                full_fit_cpu_seconds=d2["full_fit_cpu_seconds"],
                 backtest_sequences=float(warm_data.n_sequences), interval_draws=float(len(draws)))
     return EngineResult(params, draws, backtest if cut < data.n_days else None,
                         cut if cut < data.n_days else None, diag)
+
+
+def _full_fit_processes(data: FunnelData, warm: FunnelNet, cfg: FunnelFitConfig,
+                        penalty: Penalty | None) -> tuple[FunnelNet, FunnelParams, dict[str, float]]:
+    """The full fit data-parallel over ``cfg.processes`` processes, from the warm start.
+
+    This process builds no net on every sequence: the warm start and the result live in a
+    net on none of them (the group refits and the draws read only its parameters).
+    """
+    full = parameter_net(data, cfg)
+    _copy_state(warm, full)
+    start = {name: p.detach().numpy().copy() for name, p in full.named_parameters()}
+    started = time.perf_counter()
+    params, d2, state = fit_data_processes(data, _iters(cfg, cfg.refine_iter), cfg.processes, init=start,
+                                           penalty=penalty)
+    with torch.no_grad():
+        for name, p in full.named_parameters():
+            p.copy_(torch.as_tensor(state[name], dtype=p.dtype).reshape(p.shape))
+    wall = time.perf_counter() - started
+    log.info("funnel fit 2/3 on %d processes: %.1f s with process start-up (%.1f s fitting)", cfg.processes,
+             wall, d2["seconds"])
+    diag = {k: float(d2[k]) for k in ("loglik_per_sequence", "evaluations", "sequences", "sample_fraction",
+                                       "seconds")}
+    # rank 0's CPU seconds: its share of the sequences plus the pool term, the prior and the all-reduce
+    return full, params, diag | {"processes": float(cfg.processes), "full_fit_wall_seconds": wall,
+                                 "full_fit_cpu_seconds": float(d2["rank_cpu_seconds"])}
 
 
 def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng: np.random.Generator,
@@ -104,10 +142,10 @@ def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng:
     centre = _vector(full)
     z = rng.standard_normal((cfg.interval_draws, groups))
     out = []
-    probe = make_net(data, cfg)
+    probe = parameter_net(data, cfg)  # parameters only: no event tables for every sequence
     for row in z:
         _set_vector(probe, centre + row @ dev)
-        out.append(probe.to_params())
+        out.append(whole_params(probe, data.n_sequences, data.sample_fraction))
     return out
 
 

@@ -53,6 +53,7 @@ class FunnelFitConfig:
     interval_groups: int = 8  # disjoint groups of customers refitted for intervals (0: none)
     interval_iter: int = 15  # iterations of each group's refit
     interval_draws: int = 40  # draws of the model for intervals
+    processes: int = 1  # processes (gloo) of the full fit, each on its own customers; see causal.parallel
 
     def __post_init__(self) -> None:
         if self.n_segments < 1:
@@ -63,6 +64,8 @@ class FunnelFitConfig:
             raise ValueError(f"attribution.funnel.warm_fraction must be in (0, 1], got {self.warm_fraction}")
         if self.demand_step <= 0:
             raise ValueError(f"attribution.funnel.demand_step must be > 0, got {self.demand_step}")
+        if self.processes < 1:
+            raise ValueError(f"attribution.funnel.processes must be >= 1, got {self.processes}")
 
     @property
     def mechanisms(self) -> Mechanisms:

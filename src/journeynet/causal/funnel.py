@@ -103,13 +103,13 @@ class FunnelParams:
         return int(self.pi0.shape[0])
 
     def touch_prob(self, spend: np.ndarray) -> np.ndarray:
-        """Daily touch probability per unit and stage, ``(T, U, S)``, for spend ``(T, U)``."""
+        """Daily touch probability per unit and stage, ``(..., T, U, S)``, for spend ``(..., T, U)``."""
         return self.rho[None] * reach(spend, self.reach_k, self.reach_a)[..., None]
 
     def capture_prob(self, spend: np.ndarray) -> np.ndarray:
-        """Probability that a hazard conversion's session is captured by each unit, ``(T, U)``."""
-        q = np.asarray(self.capture)[None] * reach(spend, self.reach_k, self.reach_a)
-        return q / (1.0 + q.sum(axis=1, keepdims=True))
+        """Probability that a hazard conversion's session is captured by each unit, ``(..., T, U)``."""
+        q = np.asarray(self.capture) * reach(spend, self.reach_k, self.reach_a)
+        return q / (1.0 + q.sum(axis=-1, keepdims=True))
 
     def daily_rates(self, n_days: int, day0: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Hazard ``(T, K, S)`` and drift ``(T, K, S, S)`` for days ``day0 .. day0 + n_days - 1``."""
@@ -188,28 +188,28 @@ def reach(spend: np.ndarray, k: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def wear_factor(params: FunnelParams, p: np.ndarray) -> np.ndarray:
-    """Expected wear-out multiplier of a touch ``(T, S)`` given touch probabilities ``p`` (T, U, S).
+    """Expected wear-out multiplier of a touch ``(..., T, S)`` given touch probabilities ``p`` (..., T, U, S).
 
     A customer in stage ``z`` on day ``d`` has seen a Poisson number of paid touches in
     the previous ``wear_window`` days with mean ``mu`` (the summed touch probabilities),
     so the expected multiplier is ``exp(-mu (1 - exp(-wear)))``.
     """
     if params.wear <= 0:
-        return np.ones((p.shape[0], p.shape[2]))
-    daily = p.sum(axis=1)  # (T, S)
-    csum = np.vstack([np.zeros((1, daily.shape[1])), np.cumsum(daily, axis=0)])
-    days = np.arange(daily.shape[0])
-    mu = csum[days] - csum[np.maximum(days - params.wear_window, 0)]
+        return np.ones(p.shape[:-2] + p.shape[-1:])
+    daily = p.sum(axis=-2)  # (..., T, S)
+    csum = np.concatenate([np.zeros_like(daily[..., :1, :]), np.cumsum(daily, axis=-2)], axis=-2)
+    days = np.arange(daily.shape[-2])
+    mu = csum[..., days, :] - csum[..., np.maximum(days - params.wear_window, 0), :]
     return np.exp(-mu * (1.0 - np.exp(-params.wear)))
 
 
 def day_touch_matrices(params: FunnelParams, spend: np.ndarray,
                        convert_off: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Expected stage after one day's paid touches, ``(T, S, S+1)`` from each start stage.
+    """Expected stage after one day's paid touches, ``(..., T, S, S+1)`` from each start stage.
 
     A touch's probability depends on the stage at the start of the day, so each start
     stage's row is pushed through the units in order on its own. Also returns the mass
-    each unit's touches convert, ``(T, S, U)``.
+    each unit's touches convert, ``(..., T, S, U)``; ``spend`` is ``(..., T, U)``.
     ``convert_off`` (U,) bool keeps those units' touches from converting: the mass that
     would convert stays in its stage (used to split opener from closer effects).
     """
@@ -222,14 +222,15 @@ def day_touch_matrices(params: FunnelParams, spend: np.ndarray,
     full = np.zeros((params.n_units, N_STAGES + 1, N_STAGES + 1))
     full[:, :N_STAGES, :] = move
     full[:, N_STAGES, N_STAGES] = 1.0  # converted is absorbing
-    p = params.touch_prob(spend)  # (T, U, S)
-    weight = p * wear_factor(params, p)[:, None, :]  # (T, U, S): touch probability times its strength
-    rows = np.broadcast_to(np.eye(N_STAGES, N_STAGES + 1), (spend.shape[0], N_STAGES, N_STAGES + 1)).copy()
-    by_unit = np.zeros((spend.shape[0], N_STAGES, params.n_units))
+    p = params.touch_prob(spend)  # (..., T, U, S)
+    weight = p * wear_factor(params, p)[..., None, :]  # (..., T, U, S): touch probability times its strength
+    lead = spend.shape[:-1]
+    rows = np.broadcast_to(np.eye(N_STAGES, N_STAGES + 1), (*lead, N_STAGES, N_STAGES + 1)).copy()
+    by_unit = np.zeros((*lead, N_STAGES, params.n_units))
     for u in range(params.n_units):
-        w = weight[:, u, :, None]  # (T, S, 1): the start stage of each row sets the probability
-        step = rows @ full[u] - rows  # (T, S, S+1)
-        by_unit[:, :, u] = w[..., 0] * step[:, :, CONVERTED]
+        w = weight[..., u, :, None]  # (..., T, S, 1): the start stage of each row sets the probability
+        step = rows @ full[u] - rows  # (..., T, S, S+1)
+        by_unit[..., u] = w[..., 0] * step[..., CONVERTED]
         rows = rows + w * step
     return rows, by_unit
 
@@ -241,6 +242,8 @@ def expected_conversions(
     start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Expected conversions per day ``(T,)`` of the whole pool under daily spend ``(T, U)``.
+
+    A stack of spend schedules ``(B, T, U)`` gives ``(B, T)`` in one pass over the days.
 
     ``start`` (K, S) is the expected number of customers per segment and stage at day 0
     (default ``pool * pi0``); the final state is available through :func:`propagate`.
@@ -273,25 +276,31 @@ def propagate_routes(
     """Expected conversions per day ``(T,)``, per day and session route ``(T, U + 1)``, final state.
 
     Route ``u < U`` counts conversions in unit ``u``'s sessions (its touches converting,
-    plus hazard conversions it captures); route ``U`` counts unpaid sessions.
+    plus hazard conversions it captures); route ``U`` counts unpaid sessions. Spend
+    ``(B, T, U)`` (a stack of schedules) adds a leading ``B`` to every output.
     """
-    spend = np.atleast_2d(np.asarray(spend, dtype=float))
-    if spend.shape[1] != params.n_units:
-        raise ValueError(f"spend has {spend.shape[1]} units, the model has {params.n_units}")
-    t = spend.shape[0]
-    rows, by_unit = day_touch_matrices(params, spend, convert_off)  # (T, S, S+1), (T, S, U)
+    spend = np.asarray(spend, dtype=float)
+    single = spend.ndim < 3
+    spend = np.atleast_2d(spend)[None] if single else spend
+    if spend.shape[-1] != params.n_units:
+        raise ValueError(f"spend has {spend.shape[-1]} units, the model has {params.n_units}")
+    b, t = spend.shape[:2]
+    rows, by_unit = day_touch_matrices(params, spend, convert_off)  # (B, T, S, S+1), (B, T, S, U)
     hazard, drift = params.daily_rates(t, day0)
-    captured = params.capture_prob(spend)  # (T, U)
-    mass = params.pool * params.pi0 if start is None else np.asarray(start, dtype=float)  # (K, S)
-    conversions = np.empty(t)
-    routes = np.zeros((t, params.n_units + 1))
+    captured = params.capture_prob(spend)  # (B, T, U)
+    mass = params.pool * params.pi0 if start is None else np.asarray(start, dtype=float)
+    mass = np.broadcast_to(mass, (b, *np.shape(mass)[-2:]))  # (B, K, S)
+    conversions = np.empty((b, t))
+    routes = np.zeros((b, t, params.n_units + 1))
     for d in range(t):
-        after = mass @ rows[d]  # (K, S+1)
-        alive = after[:, :N_STAGES]  # (K, S)
+        after = mass @ rows[:, d]  # (B, K, S+1)
+        alive = after[..., :N_STAGES]  # (B, K, S)
         by_hazard = alive * hazard[d]
-        h = by_hazard.sum()
-        conversions[d] = after[:, CONVERTED].sum() + h
-        routes[d, :-1] = mass.sum(0) @ by_unit[d] + h * captured[d]
-        routes[d, -1] = h * (1.0 - captured[d].sum())
-        mass = np.einsum("ks,kst->kt", alive - by_hazard, drift[d])
+        h = by_hazard.sum((-1, -2))
+        conversions[:, d] = after[..., CONVERTED].sum(-1) + h
+        routes[:, d, :-1] = np.einsum("bs,bsu->bu", mass.sum(-2), by_unit[:, d]) + h[:, None] * captured[:, d]
+        routes[:, d, -1] = h * (1.0 - captured[:, d].sum(-1))
+        mass = np.einsum("bks,kst->bkt", alive - by_hazard, drift[d])
+    if single:
+        return conversions[0], routes[0], mass[0]
     return conversions, routes, mass

@@ -37,39 +37,34 @@ def removal_effects(params: FunnelParams, spend: np.ndarray) -> pd.DataFrame:
 
 def unit_effects(params: FunnelParams, spend: np.ndarray) -> np.ndarray:
     """Conversions lost when each unit is switched off, ``(U,)`` (the total effect only; cheap for draws)."""
-    factual = expected_conversions(params, spend).sum()
-    out = np.empty(params.n_units)
-    for u in range(params.n_units):
-        off = spend.copy()
-        off[:, u] = 0.0
-        out[u] = factual - expected_conversions(params, off).sum()
-    return out
+    schedules = np.repeat(spend[None], params.n_units + 1, axis=0)  # factual, then each unit off
+    schedules[np.arange(1, params.n_units + 1), :, np.arange(params.n_units)] = 0.0
+    totals = expected_conversions(params, schedules).sum(1)
+    return totals[0] - totals[1:]
 
 
 def channel_effects(params: FunnelParams, spend: np.ndarray) -> dict[str, float]:
     """Conversions lost when every unit of a paid channel is switched off together."""
-    factual = expected_conversions(params, spend).sum()
     channels = np.array([c for c, _ in params.units])
-    out = {}
-    for channel in dict.fromkeys(channels):
-        off = spend.copy()
-        off[:, channels == channel] = 0.0
-        out[str(channel)] = float(factual - expected_conversions(params, off).sum())
-    return out
+    names = list(dict.fromkeys(channels))
+    schedules = np.repeat(spend[None], len(names) + 1, axis=0)
+    for i, channel in enumerate(names, start=1):
+        schedules[i][:, channels == channel] = 0.0
+    totals = expected_conversions(params, schedules).sum(1)
+    return {str(channel): float(totals[0] - totals[i]) for i, channel in enumerate(names, start=1)}
 
 
 def response_points(params: FunnelParams, spend: np.ndarray,
                     multiples: tuple[float, ...] = SPEND_MULTIPLES) -> pd.DataFrame:
     """Mean incremental conversions per day of each unit with its history scaled by each multiple."""
-    days = spend.shape[0]
-    rows = []
-    for u, (channel, campaign) in enumerate(params.units):
-        base = None
-        for m in multiples:
-            scaled = spend.copy()
-            scaled[:, u] *= m
-            total = expected_conversions(params, scaled).sum()
-            base = total if m == 0 else base
-            rows.append((channel, campaign, m, spend[:, u].mean() * m, (total - base) / days))
+    days, n_units = spend.shape
+    m = np.asarray(multiples, dtype=float)
+    zero = np.zeros(1)
+    scale = np.ones((n_units, m.size + 1, n_units))  # per unit: its spend at 0, then at each multiple
+    scale[np.arange(n_units), :, np.arange(n_units)] = np.r_[zero, m]
+    totals = expected_conversions(params, (spend[None, None] * scale[:, :, None, :]).reshape(-1, days, n_units))
+    totals = totals.sum(1).reshape(n_units, m.size + 1)
+    rows = [(channel, campaign, float(mult), spend[:, u].mean() * mult, (totals[u, j + 1] - totals[u, 0]) / days)
+            for u, (channel, campaign) in enumerate(params.units) for j, mult in enumerate(m)]
     return pd.DataFrame(rows, columns=["channel", "campaign_type", "spend_multiple", "daily_spend",
                                        "expected_conversions"])

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from journeynet.causal.data import FunnelData
+from journeynet.causal.events import Span, Step, build_schedule, make_span
 from journeynet.causal.funnel import N_STAGES, FunnelParams, upper_mask
 
 S = N_STAGES
@@ -90,46 +91,12 @@ class FunnelNet(nn.Module):
 
     # ----- events ---------------------------------------------------------------------
     def _prepare_events(self, recent: np.ndarray) -> None:
-        """Group events by day once, as index tensors local to the day's touched sequences."""
-        d = self.data
-        self.starts = torch.as_tensor(np.searchsorted(d.first_day, np.arange(d.n_days + 1)), dtype=torch.long)
-        order = np.lexsort((d.paid[:, 2], d.paid[:, 0], d.paid[:, 1]))  # by day, sequence, unit order
-        paid, recent = d.paid[order], recent[order]
-        unpaid = d.unpaid[np.argsort(d.unpaid[:, 1], kind="stable")]
-        p_split = np.searchsorted(paid[:, 1], np.arange(d.n_days + 1))
-        u_split = np.searchsorted(unpaid[:, 1], np.arange(d.n_days + 1))
-        conv_order = np.argsort(d.conv_day, kind="stable")
-        c_split = np.searchsorted(d.conv_day[conv_order], np.arange(d.n_days + 1))
-        self.by_day = [self._day_events(paid[p_split[t]:p_split[t + 1]], recent[p_split[t]:p_split[t + 1]],
-                                        unpaid[u_split[t]:u_split[t + 1]], conv_order[c_split[t]:c_split[t + 1]])
-                       for t in range(d.n_days)]
-        # a converter's last day counts through its conversion; others are seen through end_day
-        self.alive_until = torch.as_tensor(np.where(d.conv_day >= 0, d.conv_day, d.end_day + 1))
-
-    def _day_events(self, pe: np.ndarray, recent: np.ndarray, ue: np.ndarray, conv: np.ndarray) -> dict:
-        """Events of one day; paid touches ranked by their order within the sequence's day."""
-        d = self.data
-        rows = np.unique(np.concatenate([pe[:, 0], ue[:, 0], conv]))
-        local = lambda seq: torch.as_tensor(np.searchsorted(rows, seq))  # noqa: E731
-        route = d.conv_route[pe[:, 0]]
-        converting = (d.conv_day[pe[:, 0]] == pe[:, 1]) & (route == pe[:, 2])
-        first = np.r_[True, pe[1:, 0] != pe[:-1, 0]] if len(pe) else np.zeros(0, bool)
-        starts = np.maximum.accumulate(np.where(first, np.arange(len(pe)), 0)) if len(pe) else np.zeros(0, int)
-        rank = np.arange(len(pe)) - starts
-        recent_t = torch.as_tensor(recent, dtype=torch.float64)
-        ev: dict = {"rows": torch.as_tensor(rows, dtype=torch.long), "p_row": local(pe[:, 0]),
-                    "p_unit": torch.as_tensor(pe[:, 2]), "u_row": local(ue[:, 0]),
-                    "u_chan": torch.as_tensor(ue[:, 2])}
-        ranks = []
-        for r in range(int(rank.max()) + 1 if len(rank) else 0):
-            move = (rank == r) & (pe[:, 3] == 1) & ~converting
-            ranks.append((local(pe[move, 0]), torch.as_tensor(pe[move, 2]), recent_t[move]))
-        ev["ranks"] = ranks
-        ev["cu_row"], ev["cu_unit"] = local(pe[converting, 0]), torch.as_tensor(pe[converting, 2])
-        ev["cu_recent"] = recent_t[converting]
-        hz = conv[d.conv_route[conv] < 0]
-        ev["ch_row"], ev["ch_chan"] = local(hz), torch.as_tensor(-1 - d.conv_route[hz])
-        return ev
+        """The event schedule (see :mod:`.events`), built once per data set."""
+        self.schedule = build_schedule(self.data, recent)
+        t = self.data.n_days
+        self._pool_span = make_span(np.zeros(t + 1, np.int64), np.arange(t + 1), t, self.schedule.n_levels)
+        self._unorder = torch.argsort(self.schedule.order)
+        self._end_span = make_span(np.arange(t + 1), t - np.arange(t + 1), t, self.schedule.n_levels)
 
     # ----- parameter maps -------------------------------------------------------------
     def probabilities(self) -> dict[str, Tensor]:
@@ -220,7 +187,12 @@ class FunnelNet(nn.Module):
         return self._forward()[0]
 
     def _forward(self) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """Forward recursion over days; per-sequence log-likelihoods and log P(never touched)."""
+        """Forward recursion over each sequence's event days; per-sequence log-likelihoods, log P(never touched).
+
+        A sequence starts from the pool's untouched state on its first day (the stage
+        then is unknown, not assumed unaware); quiet stretches between its event days
+        take the shared day maps through span tables (:mod:`.events`).
+        """
         q = self.probabilities()
         p = q["p"].clamp(min=1e-12)  # zero-spend days have p = 0; keep log and its gradient finite
         log1m_p = torch.log1p(-p)  # (T, U, S)
@@ -228,71 +200,79 @@ class FunnelNet(nn.Module):
         log1m_q = torch.log1p(-q["unpaid"])  # (C, S)
         logit_q = torch.log(q["unpaid"]) - log1m_q
         base = log1m_p.sum(1) + log1m_q.sum(0)  # (T, S) nobody touched
-        pool_vec, pool_log = self._untouched_pool(q, base)
-        n_all = self.data.n_sequences
-        first = torch.as_tensor(self.data.first_day, dtype=torch.long)
-        per_seq = pool_log[first]  # untouched until the first day
-        alpha = torch.zeros((0, *q["pi0"].shape), dtype=torch.float64)  # (n, K, S)
-        for day in range(self.data.n_days):
-            n_new = int(self.starts[day + 1] - self.starts[day])
-            if n_new:
-                alpha = torch.cat([alpha, pool_vec[day].expand(n_new, -1, -1)], 0)
-            alpha, ll = self._day(alpha, day, q, base[day], logit_p[day], logit_q)
-            per_seq = per_seq + torch.nn.functional.pad(ll, (0, n_all - ll.shape[0]))
-        return per_seq, pool_log[-1], q
+        keep = 1 - q["hazard_t"]  # (T, K, S)
+        quiet = (torch.exp(base)[:, None, :] * keep)[..., None] * q["drift_t"]  # (T, K, S, S) a day without events
+        tables = self._span_tables(quiet)
+        sch = self.schedule
+        n_days = self.data.n_days
+        pool_vec, pool_log = _apply_span(q["pi0"].expand(n_days + 1, -1, -1), self._pool_span, tables)
+        alpha = pool_vec[sch.first_day]  # untouched until the first day
+        total = pool_log[sch.first_day]
+        done = []  # states after each sequence's last event day, last step first
+        for k, step in enumerate(sch.steps):
+            alpha, ll = self._event_day(alpha[: step.m], step, q, base, logit_p, logit_q, keep)
+            m_next = sch.steps[k + 1].m if k + 1 < len(sch.steps) else 0
+            done.append(alpha[m_next:])
+            if m_next:
+                alpha, ll_gap = _apply_span(alpha[:m_next], step.gap, tables)
+                ll = ll + torch.nn.functional.pad(ll_gap, (0, step.m - m_next))
+            total = total + torch.nn.functional.pad(ll, (0, total.shape[0] - step.m))
+        if done:
+            # after the last event day: quiet through the end, a backward vector per start day
+            last = torch.cat(done[::-1])
+            beta, beta_log = _backward_vectors(self._end_span, tables)
+            ll_end = torch.log((last[sch.final_rows] * beta[sch.final_start]).sum((1, 2)).clamp(min=1e-300))
+            total = total.index_add(0, sch.final_rows, ll_end + beta_log[sch.final_start])
+            if sch.final_other.numel():
+                _, ll_other = _apply_span(last[sch.final_other], sch.final, tables)
+                total = total.index_add(0, sch.final_other, ll_other)
+        return total[self._unorder], pool_log[-1], q
 
-    def _untouched_pool(self, q: dict[str, Tensor], base: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalized (K, S) state and log-probability of a pool customer untouched before each day."""
-        a = q["pi0"]
-        vecs, logs, acc = [], [], torch.zeros((), dtype=torch.float64)
-        for day in range(self.data.n_days + 1):
-            vecs.append(a)
-            logs.append(acc)
-            if day == self.data.n_days:
-                break
-            a = a * torch.exp(base[day]) * (1 - q["hazard_t"][day])
-            a = torch.einsum("ks,kst->kt", a, q["drift_t"][day])
-            s = a.sum()
-            acc, a = acc + torch.log(s), a / s
-        return torch.stack(vecs), torch.stack(logs)
+    def _span_tables(self, quiet: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Products of the day maps over spans of 1, 2, 4, ... days from each day, with log scales.
 
-    def _day(self, alpha: Tensor, day: int, q: dict[str, Tensor], base: Tensor, logit_p: Tensor,
-             logit_q: Tensor) -> tuple[Tensor, Tensor]:
-        """One day of the forward recursion for the active prefix of sequences.
-
-        Quiet sequences (no event today) share one linear map; only the day's touched
-        sequences are gathered, updated event by event, and scattered back.
+        Entry ``T`` of every level is the identity (rows not using a level point there).
+        Each level is rescaled by a constant (detached), so the products cannot underflow
+        and the log-likelihood and its gradient stay exact.
         """
-        ev = self.by_day[day]
-        hazard, drift = q["hazard_t"][day], q["drift_t"][day]  # (K, S), (K, S, S)
-        keep = 1 - hazard
-        quiet = (torch.exp(base)[None, :] * keep)[:, :, None] * drift  # (K, S, S)
-        out = torch.einsum("nks,kst->nkt", alpha, quiet)  # (n, K, S)
-        conv_ll = torch.zeros(alpha.shape[0], dtype=torch.float64)
-        if ev["rows"].numel():
-            a = alpha[ev["rows"]]  # (m, K, S)
-            log_e = base.expand(a.shape[0], S)
-            log_e = log_e.index_add(0, ev["p_row"], logit_p[ev["p_unit"]])
-            log_e = log_e.index_add(0, ev["u_row"], logit_q[ev["u_chan"]])
-            a = a * torch.exp(log_e)[:, None, :]
-            for rows, units, recent in ev["ranks"]:
-                if rows.numel():
-                    w = torch.exp(-q["wear"] * recent)[:, None, None]  # wear-out of each touch
-                    ar = a[rows]
-                    moved = torch.bmm(ar, q["move"][units, :, :S])
-                    a = a.index_copy(0, rows, ar + w * (moved - ar))
-            if ev["cu_row"].numel():
-                conv_ll = conv_ll.index_add(0, ev["rows"][ev["cu_row"]], self._paid_conversion(a, ev, q, day, logit_p))
-            if ev["ch_row"].numel():
-                m = (a[ev["ch_row"]] * hazard).sum((1, 2)) * q["session"][ev["ch_chan"]] * q["uncaptured"][day]
-                conv_ll = conv_ll.index_add(0, ev["rows"][ev["ch_row"]], torch.log(m.clamp(min=1e-300)))
-            a = torch.einsum("nks,kst->nkt", a * keep, drift)
-            out = out.index_copy(0, ev["rows"], a)
-        norm = out.sum((1, 2)).clamp(min=1e-300)
-        alive = (self.alive_until[: out.shape[0]] > day).to(out.dtype)
-        return out / norm[:, None, None], torch.log(norm) * alive + conv_ll
+        t, k = quiet.shape[0], quiet.shape[1]
+        eye = torch.eye(S, dtype=quiet.dtype).expand(1, k, S, S)
+        mat, log_c = torch.cat([quiet, eye], 0), quiet.new_zeros(t + 1)
+        tables = []
+        for j in range(self.schedule.n_levels):
+            scale = mat.amax((1, 2, 3)).detach().clamp(min=1e-300)
+            mat, log_c = mat / scale[:, None, None, None], log_c + torch.log(scale)
+            tables.append((mat, log_c))
+            if j + 1 < self.schedule.n_levels:
+                nxt = torch.clamp(torch.arange(t + 1) + 2 ** j, max=t)
+                mat, log_c = mat @ mat[nxt], log_c + log_c[nxt]
+        return tables
 
-    def _paid_conversion(self, a: Tensor, ev: dict, q: dict[str, Tensor], day: int, logit_p: Tensor) -> Tensor:
+    def _event_day(self, alpha: Tensor, step: Step, q: dict[str, Tensor], base: Tensor, logit_p: Tensor,
+                   logit_q: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
+        """One event day of each of the step's sequences (their days differ); normalized state and log-likelihood."""
+        day = step.day
+        log_e = base[day]  # (m, S)
+        log_e = log_e.index_add(0, step.p_row, logit_p[day[step.p_row], step.p_unit])
+        log_e = log_e.index_add(0, step.u_row, logit_q[step.u_chan])
+        a = alpha * torch.exp(log_e)[:, None, :]
+        for rows, units, recent in step.ranks:
+            if rows.numel():
+                w = torch.exp(-q["wear"] * recent)[:, None, None]  # wear-out of each touch
+                ar = a[rows]
+                a = a.index_copy(0, rows, ar + w * (_times(ar, q["move"][units, :, :S]) - ar))
+        conv_ll = alpha.new_zeros(alpha.shape[0])
+        if step.cu_row.numel():
+            conv_ll = conv_ll.index_add(0, step.cu_row, self._paid_conversion(a, step, q, logit_p))
+        if step.ch_row.numel():
+            d = day[step.ch_row]
+            m = (a[step.ch_row] * q["hazard_t"][d]).sum((1, 2)) * q["session"][step.ch_chan] * q["uncaptured"][d]
+            conv_ll = conv_ll.index_add(0, step.ch_row, torch.log(m.clamp(min=1e-300)))
+        a = _times(a * keep[day], q["drift_t"][day])
+        norm = a.sum((1, 2)).clamp(min=1e-300)
+        return a / norm[:, None, None], torch.log(norm) * step.counted + conv_ll
+
+    def _paid_conversion(self, a: Tensor, step: Step, q: dict[str, Tensor], logit_p: Tensor) -> Tensor:
         """Log-probability of a conversion in a paid session: caused by the touch, or captured.
 
         ``a`` already carries the touch's emission ``p``. Caused: the touch's move converts.
@@ -300,14 +280,15 @@ class FunnelNet(nn.Module):
         touched the customer without converting them, or did not touch at all (``1 - p``:
         divide the emission's odds back out).
         """
-        rows, units = ev["cu_row"], ev["cu_unit"]
+        rows, units = step.cu_row, step.cu_unit
+        d = step.day[rows]
         ar = a[rows]  # (m, K, S)
-        w = torch.exp(-q["wear"] * ev["cu_recent"])[:, None, None]
+        w = torch.exp(-q["wear"] * step.cu_recent)[:, None, None]
         move = q["move"][units]
-        caused = (torch.bmm(ar, move[:, :, S:]) * w).sum((1, 2))
-        touched = ar + w * (torch.bmm(ar, move[:, :, :S]) - ar)
-        untouched = ar * torch.exp(-logit_p[units])[:, None, :]
-        captured = ((touched + untouched) * q["hazard_t"][day]).sum((1, 2)) * q["captured"][day, units]
+        caused = (_times(ar, move[:, :, S:]) * w).sum((1, 2))
+        touched = ar + w * (_times(ar, move[:, :, :S]) - ar)
+        untouched = ar * torch.exp(-logit_p[d, units])[:, None, :]
+        captured = ((touched + untouched) * q["hazard_t"][d]).sum((1, 2)) * q["captured"][d, units]
         return torch.log((caused + captured).clamp(min=1e-300))
 
     def log_prior(self, weight: float) -> Tensor:
@@ -327,3 +308,36 @@ class FunnelNet(nn.Module):
             for series in (self.demand_h, self.demand_a):
                 prior = prior + 0.5 * (torch.diff(series) ** 2).sum() / step ** 2 + 0.5 * series.sum() ** 2
         return -weight * prior
+
+
+def _times(a: Tensor, mat: Tensor) -> Tensor:
+    """Row vectors times matrices, per row: ``(m, K, S) x (m, S, J) -> (m, K, J)``, or ``(m, K, S, J)`` per segment."""
+    if mat.dim() == 3:
+        mat = mat[:, None]
+    return (a.unsqueeze(-2) @ mat).squeeze(-2)
+
+
+def _apply_span(alpha: Tensor, span: Span, tables: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """Each row's quiet stretch applied to its state; normalized states and log-probabilities."""
+    log_c = alpha.new_zeros(alpha.shape[0])
+    for j, idx in span.levels:
+        mat, scale = tables[j]
+        alpha = _times(alpha, mat[idx])
+        log_c = log_c + scale[idx]
+    norm = alpha.sum((1, 2)).clamp(min=1e-300)
+    return alpha / norm[:, None, None], log_c + torch.log(norm)
+
+
+def _backward_vectors(span: Span, tables: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """Per row, the stretch's product times a vector of ones (applied right to left); normalized, log scales."""
+    k, s = tables[0][0].shape[1:3]
+    n = span.levels[0][1].shape[0] if span.levels else 1
+    beta = tables[0][0].new_ones(n, k, s)
+    log_c = beta.new_zeros(n)
+    for j, idx in reversed(span.levels):
+        mat, scale = tables[j]
+        beta = (mat[idx] @ beta[..., None]).squeeze(-1)
+        log_c = log_c + scale[idx]
+        top = beta.amax((1, 2)).detach().clamp(min=1e-300)  # a constant: exact value and gradient
+        beta, log_c = beta / top[:, None, None], log_c + torch.log(top)
+    return beta, log_c

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from journeynet.causal.funnel import CONVERTED, N_STAGES, FunnelParams
+from journeynet.synthetic.frames import session_seconds
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def simulate(cfg: SimConfig | None = None) -> Simulation:
     params = true_params(cfg)
     spend = spend_history(cfg, params, rng)
     events = sample_events(params, spend, rng)
-    touchpoints = _touchpoints_frame(events, params, cfg, rng)
+    touchpoints = touchpoints_frame(events, params, cfg, rng)
     spend_df = _spend_frame(spend, params, cfg, events)
     truth = ground_truth(params, spend, touchpoints, cfg)
     log.info("generated %d touchpoints of %d customers, %d conversions",
@@ -239,16 +240,15 @@ def sample_events(params: FunnelParams, spend: np.ndarray, rng: np.random.Genera
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def _touchpoints_frame(events: dict[str, np.ndarray], params: FunnelParams, cfg: SimConfig,
+def touchpoints_frame(events: dict[str, np.ndarray], params: FunnelParams, cfg: SimConfig,
                        rng: np.random.Generator) -> pd.DataFrame:
-    """Canonical touchpoints: a converting touch is the last one of its customer's day."""
+    """Canonical touchpoints at uniform times of day; a converting touch is the last one of its customer's day."""
     n = events["day"].size
     paid = events["kind"] == 0
     unit_channel = np.array([u[0] for u in params.units] + list(UNPAID), dtype=object)
     unit_campaign = np.array([u[1] for u in params.units] + [""] * len(UNPAID), dtype=object)
     code = np.where(paid, events["code"], params.n_units + events["code"])
-    # Seconds within the day: non-converting touches before 22:00, converting ones after.
-    seconds = np.where(events["converted"], rng.integers(79_200, 86_400, n), rng.integers(0, 79_200, n))
+    seconds = session_seconds(events["customer"], events["day"], events["converted"], rng)
     start = np.datetime64(cfg.start, "s")
     stamps = start + events["day"].astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
     revenue = np.where(events["converted"], np.round(rng.lognormal(4.3, 0.6, n), 2), 0.0)
@@ -312,4 +312,4 @@ def sample_frames(params: FunnelParams, spend: np.ndarray, seed: int = 0,
     rng = np.random.default_rng(seed)
     cfg = SimConfig(pool=max(int(round(params.pool)), 100), days=max(spend.shape[0], 28), start=start)
     events = sample_events(params, spend, rng)
-    return _touchpoints_frame(events, params, cfg, rng), _spend_frame(spend, params, cfg, events)
+    return touchpoints_frame(events, params, cfg, rng), _spend_frame(spend, params, cfg, events)

@@ -56,7 +56,7 @@ def landings_frame(spend: pd.DataFrame, pool: int = 60_000, seed: int = 0) -> pd
     pd.DataFrame
         ``User Id, Website Landing Time, Is Converted, Source, Channel, Campaign Type``.
     """
-    from journeynet.causal.sample import UNPAID, SimConfig, _touchpoints_frame, sample_events, true_params
+    from journeynet.causal.sample import UNPAID, SimConfig, sample_events, touchpoints_frame, true_params
 
     dates = pd.date_range(spend["date"].min(), spend["date"].max(), freq="D")
     cfg = SimConfig(seed=seed, pool=pool, days=max(len(dates), 28), start=str(dates[0].date()), brand=False)
@@ -68,7 +68,7 @@ def landings_frame(spend: pd.DataFrame, pool: int = 60_000, seed: int = 0) -> pd
     matrix = wide.reindex(index=pd.date_range(dates[0], periods=cfg.days, freq="D"),
                           columns=pd.MultiIndex.from_tuples(params.units)).fillna(0.0).to_numpy()
     rng = np.random.default_rng(seed)
-    tp = _touchpoints_frame(sample_events(params, matrix, rng), params, cfg, rng)
+    tp = touchpoints_frame(sample_events(params, matrix, rng), params, cfg, rng)
     unpaid = {c: c.replace("_", " ").title() for c in UNPAID}
     return pd.DataFrame({
         "User Id": tp["customer_id"],
