@@ -131,6 +131,7 @@ def test_mixed_batches_mix_lengths_and_pad_at_most_to_the_cap() -> None:
     s = LengthBucketSampler(idx, lengths, batch_size=50, shuffle=True, bucket="mixed")
     batches = list(s)
     assert np.array_equal(np.sort(np.concatenate(batches)), idx)
+    assert len(s) == len(batches) == 21, "Lightning stops an epoch after len(sampler) batches"
     short = [lengths[b - 7] for b in batches if lengths[b - 7].max() <= s.mix_cap]
     assert s.mix_cap < 30 and sum(len(b) for b in short) == 990, "every short journey in a capped batch"
     assert all(len(np.unique(b)) >= 3 for b in short if len(b) >= 20), "batches mix lengths"

@@ -99,6 +99,7 @@ class LengthBucketSampler(Sampler[np.ndarray]):
         self.seed, self.chunk_batches = seed, chunk_batches
         #: Under "mixed", the longest journey length that is mixed into any batch.
         self.mix_cap = int(np.quantile(self.lengths, mix_quantile)) if len(self.lengths) else 0
+        self._n_long = int((self.lengths > self.mix_cap).sum())
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -106,7 +107,10 @@ class LengthBucketSampler(Sampler[np.ndarray]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
+        bs = self.batch_size
+        if self.bucket == "mixed" and self.shuffle:  # short and long journeys are cut into batches apart
+            return -(-(len(self.indices) - self._n_long) // bs) + -(-self._n_long // bs)
+        return -(-len(self.indices) // bs)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         rng = np.random.default_rng([self.seed, self.epoch])
