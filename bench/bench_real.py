@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
@@ -114,6 +115,7 @@ def main() -> None:
     out = tempfile.mkdtemp(prefix="bench_real_")
     cfg = compose_cfg(args.data, args.seed, args.overrides, out)
     torch.set_num_threads(args.threads or int(cfg.torch_threads))
+    pl.seed_everything(args.seed, workers=True)  # as train.py does: initial weights and dropout follow --seed
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     inputs = load_inputs(cfg.data)

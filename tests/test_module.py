@@ -91,6 +91,26 @@ def test_checkpoint_reload_predicts_identically(tmp_path: Path, data: tuple) -> 
     assert t2.current_epoch == 2
 
 
+def test_weight_average_is_what_validation_checkpoint_and_reload_score(tmp_path: Path, data: tuple) -> None:
+    from journeynet.model.averaging import ExponentialWeightAverage
+
+    j, splits = data
+    ema = ExponentialWeightAverage(decay=0.9)
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, monitor="val/logloss", mode="min")
+    module = make_module()
+    t = trainer(tmp_path, max_epochs=3, callbacks=[ema, ckpt])
+    t.fit(module, JourneyDataModule(j, splits, batch_size=32))
+    raw = torch.load(ckpt.best_model_path, weights_only=True)["current_model_state"]
+    loaded = JourneyModule.load(ckpt.best_model_path)
+    averaged = loaded.net.state_dict()
+    assert any(not torch.equal(raw[f"net.{k}"], v) for k, v in averaged.items()), "checkpoint holds the average"
+    # Validation judged the averaged weights: re-validating the reloaded net gives the logged log-loss.
+    again = trainer(tmp_path / "v").validate(loaded, JourneyDataModule(j, splits, batch_size=32), verbose=False)
+    assert again[0]["val/logloss"] == pytest.approx(float(ckpt.best_model_score), rel=1e-5)
+    with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
+        ExponentialWeightAverage(decay=1.0)
+
+
 def test_bucketing_reduces_padding_and_covers_every_journey(data: tuple) -> None:
     j, _ = data
     idx = np.arange(len(j))
@@ -102,6 +122,24 @@ def test_bucketing_reduces_padding_and_covers_every_journey(data: tuple) -> None
         waste[bucket] = sum(j.lengths[b].max() * len(b) - j.lengths[b].sum() for b in batches)
     assert waste[True] < 0.5 * waste[False]
     assert not np.array_equal(np.concatenate(list(s)), np.concatenate(batches)), "new epoch order"
+
+
+def test_mixed_batches_mix_lengths_and_pad_at_most_to_the_cap() -> None:
+    rng = np.random.default_rng(0)
+    lengths = np.r_[rng.integers(3, 9, size=990), rng.integers(30, 64, size=10)]  # 1% long journeys
+    idx = np.arange(len(lengths)) + 7  # indices need not start at 0
+    s = LengthBucketSampler(idx, lengths, batch_size=50, shuffle=True, bucket="mixed")
+    batches = list(s)
+    assert np.array_equal(np.sort(np.concatenate(batches)), idx)
+    assert len(s) == len(batches) == 21, "Lightning stops an epoch after len(sampler) batches"
+    short = [lengths[b - 7] for b in batches if lengths[b - 7].max() <= s.mix_cap]
+    assert s.mix_cap < 30 and sum(len(b) for b in short) == 990, "every short journey in a capped batch"
+    assert all(len(np.unique(b)) >= 3 for b in short if len(b) >= 20), "batches mix lengths"
+    bucketed = LengthBucketSampler(idx, lengths, batch_size=50, shuffle=True, bucket=True)
+    assert np.mean([len(np.unique(lengths[b - 7])) for b in bucketed]) < 2, "length buckets hold one length"
+    assert not np.array_equal(np.concatenate(list(s)), np.concatenate(batches)), "new epoch order"
+    with pytest.raises(ValueError, match="bucket must be true, false or 'mixed'"):
+        LengthBucketSampler(idx, lengths, batch_size=50, shuffle=True, bucket="sorted")
 
 
 def test_sampler_shards_under_lightning_distributed_wrapper(data: tuple) -> None:
@@ -149,5 +187,7 @@ def test_every_config_group_instantiates(tmp_path: Path, trainer_name: str) -> N
     # hparams hold plain Hydra descriptions of the partials; they rebuild the same objects.
     opt = instantiate(module.hparams.optimizer)(params=net.parameters())
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["lr"] == cfg.module.optimizer.lr
-    assert isinstance(instantiate(module.hparams.scheduler)(optimizer=opt),
-                      torch.optim.lr_scheduler.ReduceLROnPlateau)
+    scheduler = instantiate(module.hparams.scheduler)(optimizer=opt)
+    # the cosine decay spans the whole run, whatever trainer.max_epochs says
+    assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert scheduler.T_max == cfg.trainer.max_epochs

@@ -52,10 +52,14 @@ __all__ = [
 class LengthBucketSampler(Sampler[np.ndarray]):
     """Yield arrays of journey indices, grouped by similar length.
 
-    Training order: shuffle, cut into chunks of ``chunk_batches * batch_size``, sort each
-    chunk by length, cut into batches, shuffle the batches. Padding waste stays small while
-    batch composition still changes every epoch. Without shuffling, all indices are sorted
-    by length once (deterministic evaluation order).
+    Training order with ``bucket=True``: shuffle, cut into chunks of
+    ``chunk_batches * batch_size``, sort each chunk by length, cut into batches, shuffle
+    the batches. Padding waste stays small while batch composition still changes every
+    epoch. With ``bucket="mixed"``: journeys up to the ``mix_quantile`` length are shuffled
+    together, so a batch mixes lengths (conversion rates differ several-fold by length, and
+    a batch of one length pulls the whole net towards that length's rate); only the rare
+    longer journeys are batched among themselves, so a batch pads to at most the cap.
+    Without shuffling, all indices are sorted by length once (deterministic evaluation order).
 
     Parameters
     ----------
@@ -67,26 +71,35 @@ class LengthBucketSampler(Sampler[np.ndarray]):
         Journeys per batch.
     shuffle : bool
         Random order per epoch (training) or sorted by length (evaluation).
-    bucket : bool
-        Group by length; if False, plain (shuffled or sequential) batches.
+    bucket : bool or "mixed"
+        Group by length (True); plain shuffled or sequential batches (False); or mix
+        lengths up to the ``mix_quantile`` length within each batch ("mixed").
     seed : int
         Base seed; epoch ``e`` uses ``default_rng([seed, e])``.
     chunk_batches : int
         Batches per sorting chunk.
+    mix_quantile : float
+        Under ``bucket="mixed"``, journeys longer than this quantile of the lengths are
+        batched by length instead of mixed in.
     """
 
     def __init__(
         self, indices: np.ndarray, lengths: np.ndarray, batch_size: int, shuffle: bool,
-        bucket: bool = True, seed: int = 0, chunk_batches: int = 50,
+        bucket: bool | str = True, seed: int = 0, chunk_batches: int = 50, mix_quantile: float = 0.99,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if bucket not in (True, False, "mixed"):
+            raise ValueError(f"bucket must be true, false or 'mixed', got {bucket!r}")
         if len(indices) != len(lengths):
             raise ValueError(f"indices and lengths differ in size: {len(indices)} vs {len(lengths)}")
         self.indices = np.asarray(indices, dtype=np.int64)
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batch_size, self.shuffle, self.bucket = batch_size, shuffle, bucket
         self.seed, self.chunk_batches = seed, chunk_batches
+        #: Under "mixed", the longest journey length that is mixed into any batch.
+        self.mix_cap = int(np.quantile(self.lengths, mix_quantile)) if len(self.lengths) else 0
+        self._n_long = int((self.lengths > self.mix_cap).sum())
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -94,7 +107,10 @@ class LengthBucketSampler(Sampler[np.ndarray]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
+        bs = self.batch_size
+        if self.bucket == "mixed" and self.shuffle:  # short and long journeys are cut into batches apart
+            return -(-(len(self.indices) - self._n_long) // bs) + -(-self._n_long // bs)
+        return -(-len(self.indices) // bs)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -103,6 +119,12 @@ class LengthBucketSampler(Sampler[np.ndarray]):
         self.epoch += 1
         n, bs = len(self.indices), self.batch_size
         order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.bucket == "mixed" and self.shuffle:
+            long = self.lengths[order] > self.mix_cap
+            short, rest = order[~long], order[long]
+            rest = rest[np.argsort(self.lengths[rest], kind="stable")]
+            batches = [self.indices[part[i:i + bs]] for part in (short, rest) for i in range(0, len(part), bs)]
+            return iter([batches[i] for i in rng.permutation(len(batches))])
         if self.bucket:
             chunk = bs * self.chunk_batches if self.shuffle else max(n, 1)
             keys = np.arange(n) // chunk  # chunk id of each slot in `order`
@@ -138,15 +160,16 @@ class JourneyDataModule(pl.LightningDataModule):
         Journeys per batch.
     num_workers : int
         DataLoader worker processes.
-    bucket : bool
-        Batch journeys of similar length together.
+    bucket : bool or "mixed"
+        Batch journeys of similar length together (True), shuffle them plainly (False),
+        or mix lengths in every training batch but batch the rare longest apart ("mixed").
     seed : int
         Seed of the training batch order.
     """
 
     def __init__(
         self, journeys: Any, splits: dict[str, np.ndarray], batch_size: int = 512,
-        num_workers: int = 0, bucket: bool = True, seed: int = 0,
+        num_workers: int = 0, bucket: bool | str = True, seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["journeys", "splits"])

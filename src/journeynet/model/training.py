@@ -78,7 +78,7 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[
                 logger: Any, callbacks: list[Any]) -> TrainedModel:
     """Fit the attention-LSTM, score the test split with the best checkpoint, run the baselines."""
     dm = JourneyDataModule(journeys, splits, batch_size=cfg.data.batch_size,
-                           num_workers=cfg.data.num_workers, seed=cfg.seed)
+                           num_workers=cfg.data.num_workers, bucket=cfg.data.get("bucket", True), seed=cfg.seed)
     net = instantiate(cfg.model, n_channels=vocab.n_channels, n_campaigns=vocab.n_campaigns)
     module: JourneyModule = instantiate(cfg.module, net=net)
     bar = bool(cfg.trainer.get("enable_progress_bar", True)) and progress_enabled()
