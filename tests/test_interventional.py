@@ -56,3 +56,27 @@ def test_the_fit_logs_its_loss_and_is_reused_from_the_cache(world, tmp_path, cap
     with caplog.at_level(logging.INFO, logger="journeynet"):
         run(world, tmp_path, prior_weight=2.0)  # other settings: another fingerprint
     assert not any("reusing" in r.message for r in caplog.records)
+
+
+def test_a_calibrated_fit_reuses_the_backtest_and_equals_a_fit_from_scratch(world, tmp_path):
+    """The backtest fit is penalty-free, so the calibrated fit borrows it (also through the cache) and
+    ends where a calibrated fit of its own would."""
+    import json
+
+    from journeynet.attribution.interventional import cached_engine
+    from journeynet.causal.calibration import Experiment, ExperimentPenalty
+    from journeynet.causal.data import build_funnel_data
+    from journeynet.causal.engine import fit_engine
+
+    tp, spend = world
+    cfg = FunnelFitConfig(**SMALL)
+    data = build_funnel_data(tp, spend, cfg.max_sequences, cfg.seed)
+    penalty = ExperimentPenalty([Experiment("t", "", "", (0,), 10, 23, 3, 2.0, 1.0)])
+    alone = fit_engine(data, cfg, penalty=penalty)
+    cached_engine(data, cfg, tp, spend, str(tmp_path), False)  # uncalibrated, written to the cache
+    uncalibrated = cached_engine(data, cfg, tp, spend, str(tmp_path), False)  # read back: no net, its state
+    assert uncalibrated.diagnostics["cached"] == 1.0
+    borrowed = fit_engine(data, cfg, penalty=penalty, backtest_of=uncalibrated)
+    assert json.dumps(borrowed.params.to_dict()) == json.dumps(alone.params.to_dict())
+    assert [d.to_dict() for d in borrowed.draws] == [d.to_dict() for d in alone.draws]
+    assert borrowed.diagnostics["evaluations"] == alone.diagnostics["full_fit_evaluations"]

@@ -54,7 +54,7 @@ def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: p
         uncalibrated = result
         salt = pd.util.hash_pandas_object(experiments.astype(str), index=False).to_numpy().tobytes()
         result = cached_engine(data, fit_cfg, touchpoints, spend, cache_dir, refit,
-                               penalty=ExperimentPenalty(tests), salt=salt)
+                               penalty=ExperimentPenalty(tests), salt=salt, backtest_of=uncalibrated)
         report = experiment_report(tests, data.spend, uncalibrated, result)
     params = result.params
     observed = float(touchpoints["converted"].sum())
@@ -80,20 +80,21 @@ def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: p
 
 def cached_engine(data: FunnelData, cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame,
                   cache_dir: str | None, refit: bool, penalty: Penalty | None = None,
-                  salt: bytes = b"") -> EngineResult:
+                  salt: bytes = b"", backtest_of: EngineResult | None = None) -> EngineResult:
     """:func:`fit_engine`, reused from ``cache_dir`` when the data and settings are the same.
 
-    ``salt`` identifies what ``penalty`` adds to the fit (the experiments' content).
+    ``salt`` identifies what ``penalty`` adds to the fit (the experiments' content);
+    ``backtest_of`` lends its backtest fit (see :func:`fit_engine`).
     """
     if not cache_dir:
-        return fit_engine(data, cfg, penalty=penalty)
+        return fit_engine(data, cfg, penalty=penalty, backtest_of=backtest_of)
     key = fingerprint(touchpoints, spend, cfg, salt)
     path = Path(cache_dir) / f"funnel-{key}.json"
     if path.exists() and not refit:
         log.info("funnel fit: reusing the cached fit %s (same data and attribution.funnel settings; "
                  "attribution.refit=true fits again)", path)
         return _load(path)
-    result = fit_engine(data, cfg, penalty=penalty)
+    result = fit_engine(data, cfg, penalty=penalty, backtest_of=backtest_of)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(_dump(result)))
@@ -119,12 +120,13 @@ def fingerprint(touchpoints: pd.DataFrame, spend: pd.DataFrame, cfg: FunnelFitCo
 def _dump(result: EngineResult) -> dict[str, Any]:
     return {"params": result.params.to_dict(), "draws": [d.to_dict() for d in result.draws],
             "backtest": result.backtest.to_dict() if result.backtest is not None else None,
-            "holdout_start": result.holdout_start, "diagnostics": result.diagnostics}
+            "holdout_start": result.holdout_start, "diagnostics": result.diagnostics,
+            "warm_state": result.warm_state}
 
 
 def _load(path: Path) -> EngineResult:
     d = json.loads(path.read_text())
     return EngineResult(FunnelParams.from_dict(d["params"]), [FunnelParams.from_dict(x) for x in d["draws"]],
                         FunnelParams.from_dict(d["backtest"]) if d["backtest"] else None, d["holdout_start"],
-                        {k: float(v) for k, v in d["diagnostics"].items()} | {"cached": 1.0})
+                        {k: float(v) for k, v in d["diagnostics"].items()} | {"cached": 1.0}, d.get("warm_state"))
 

@@ -49,13 +49,18 @@ class EngineResult:
     backtest: FunnelParams | None = None
     holdout_start: int | None = None  # first held-out day of the backtest
     diagnostics: dict[str, float] = field(default_factory=dict)
+    warm_state: dict[str, list[float]] | None = None  # the backtest net's raw parameters (a later fit's warm start)
 
 
-def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None = None) -> EngineResult:
+def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None = None,
+               backtest_of: EngineResult | None = None) -> EngineResult:
     """Backtest fit, full fit (warm-started from it) and interval draws; see the module docstring.
 
     ``penalty(net)`` (e.g. lift-test experiments) joins the full fit and the group refits;
     the backtest fit stays on the journeys alone, so the backtest checks the journeys' model.
+    ``backtest_of``, an earlier result on the same data and settings, lends its backtest
+    fit (penalty-free, so the same) instead of fitting it again: a calibrated fit after
+    the uncalibrated one starts at stage 2.
     """
     rng = np.random.default_rng(cfg.seed)
     cut = data.n_days - 7 * cfg.holdout_weeks
@@ -69,7 +74,13 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
     log.info("funnel fit 1/3: %d sequences over %d days (backtest: the last %d days held out)",
              warm_data.n_sequences, cut, data.n_days - cut)
     warm = make_net(warm_data, cfg)
-    backtest, d1 = fit_funnel(warm_data, cfg, net=warm)
+    if backtest_of is not None and backtest_of.warm_state is not None:
+        log.info("funnel fit 1/3: the backtest fit of the fit without experiments, reused")
+        _set_state(warm, backtest_of.warm_state)
+        backtest, d1 = backtest_of.backtest, {"evaluations": 0.0, "seconds": 0.0}
+    else:
+        backtest, d1 = fit_funnel(warm_data, cfg, net=warm)
+    warm_state = {name: p.detach().reshape(-1).tolist() for name, p in warm.named_parameters()}
     log.info("funnel fit 2/3: %d sequences over %d days%s", data.n_sequences, data.n_days,
              f" on {cfg.processes} processes" if cfg.processes > 1 else "")
     if cfg.processes > 1:
@@ -87,7 +98,7 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
                 full_fit_cpu_seconds=d2["full_fit_cpu_seconds"],
                 backtest_sequences=float(warm_data.n_sequences), interval_draws=float(len(draws)))
     return EngineResult(params, draws, backtest if cut < data.n_days else None,
-                        cut if cut < data.n_days else None, diag)
+                        cut if cut < data.n_days else None, diag, warm_state)
 
 
 def _full_fit_processes(data: FunnelData, warm: FunnelNet, cfg: FunnelFitConfig,
@@ -165,6 +176,12 @@ def _copy_state(src: FunnelNet, dst: FunnelNet) -> None:
                 b[n:] = a[n - 1]
             else:
                 raise ValueError(f"cannot warm-start parameter {name}: {tuple(a.shape)} vs {tuple(b.shape)}")
+
+
+def _set_state(net: FunnelNet, state: dict[str, list[float]]) -> None:
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(torch.as_tensor(state[name], dtype=p.dtype).reshape(p.shape))
 
 
 def _vector(net: FunnelNet) -> np.ndarray:
