@@ -94,7 +94,9 @@ def _sentence(what: str, improved: bool, uplift: float | None, interval: dict[st
     if not improved:
         return (f"The {what} does not beat the current mix scaled to the same budget: keep the current mix"
                 + ("." if what == "plan" else ", or run the optimizer."))
-    text = f"The {what} is expected to beat the current mix scaled to the same budget by {100 * (uplift or 0):.1f}%"
+    # the curves count the conversions paid media cause, not every conversion: say so, or +60% reads as total sales
+    text = (f"The {what} is expected to beat the current mix scaled to the same budget by {100 * (uplift or 0):.1f}%"
+            " in conversions caused by paid media")
     if interval:
         lo, hi = interval["uplift_90"]
         text += f" (90% interval {100 * lo:+.1f}% to {100 * hi:+.1f}%, over {interval['source']})"
@@ -223,7 +225,8 @@ def _log_result(summary: dict[str, Any], table: pd.DataFrame, what: str, out_dir
                         "binding", "checks") if c in table]
     log.info("%s (budget %.2f over %d days):\n%s", what, summary["total"], summary["horizon_days"],
              table[cols].to_string(index=False))
-    log.info("expected conversions %.2f vs %.2f for the current mix scaled: %s", summary["expected_conversions"],
+    log.info("expected conversions caused by paid media %.2f vs %.2f for the current mix scaled: %s",
+             summary["expected_conversions"],
              summary["current_scaled_expected_conversions"], summary["sentence"])
     for key in ("bootstrap", "draws"):
         if key in summary:
