@@ -91,8 +91,9 @@ def plan_score(sim, data, params, table, units: list) -> dict[str, float]:
 
 
 def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: bool,
-        overrides: dict | None = None) -> dict:
-    sim = simulate(SimConfig(seed=seed, **preset(name)), optimum=plan)
+        overrides: dict | None = None, pool: int | None = None) -> dict:
+    world = preset(name) | ({"pool": pool} if pool else {})
+    sim = simulate(SimConfig(seed=seed, **world), optimum=plan)
     truth = pd.DataFrame(sim.truth["units"])
     units = list(zip(truth.channel, truth.campaign_type, strict=True))
     true_share = shares(truth["effect"])
@@ -141,6 +142,7 @@ def main() -> None:
     ap.add_argument("--max-sequences", type=lambda v: None if v == "null" else int(v), default=20_000,
                     help="customers sampled for the fit; null: every customer")
     ap.add_argument("--no-plan", action="store_true")
+    ap.add_argument("--pool", type=int, default=None, help="market size of every world (default: the preset's)")
     ap.add_argument("--out", default=None, help="append JSON lines here")
     ap.add_argument("--set", nargs="*", default=[], help="attribution.funnel overrides, e.g. n_segments=3")
     args = ap.parse_args()
@@ -149,7 +151,8 @@ def main() -> None:
         for seed in args.seeds:
             for variant in args.variants:
                 sets = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-                row = one(name, seed, variant, args.max_sequences, not args.no_plan, sets) | {"set": args.set}
+                row = one(name, seed, variant, args.max_sequences, not args.no_plan, sets, args.pool)
+                row["set"] = args.set
                 line = json.dumps(row, default=float)
                 print(line, flush=True)
                 if args.out:
