@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from journeynet.causal.data import FunnelData
-from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, make_net
+from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, load_state, make_net
 from journeynet.causal.funnel import FunnelParams
 from journeynet.causal.parallel import fit_data_processes, parameter_net, whole_params
 
@@ -76,7 +76,7 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
     warm = make_net(warm_data, cfg)
     if backtest_of is not None and backtest_of.warm_state is not None:
         log.info("funnel fit 1/3: the backtest fit of the fit without experiments, reused")
-        _set_state(warm, backtest_of.warm_state)
+        load_state(warm, backtest_of.warm_state)
         backtest, d1 = backtest_of.backtest, {"evaluations": 0.0, "seconds": 0.0}
     else:
         backtest, d1 = fit_funnel(warm_data, cfg, net=warm)
@@ -114,9 +114,7 @@ def _full_fit_processes(data: FunnelData, warm: FunnelNet, cfg: FunnelFitConfig,
     started = time.perf_counter()
     params, d2, state = fit_data_processes(data, _iters(cfg, cfg.refine_iter), cfg.processes, init=start,
                                            penalty=penalty)
-    with torch.no_grad():
-        for name, p in full.named_parameters():
-            p.copy_(torch.as_tensor(state[name], dtype=p.dtype).reshape(p.shape))
+    load_state(full, state)
     wall = time.perf_counter() - started
     log.info("funnel fit 2/3 on %d processes: %.1f s with process start-up (%.1f s fitting)", cfg.processes,
              wall, d2["seconds"])
@@ -176,12 +174,6 @@ def _copy_state(src: FunnelNet, dst: FunnelNet) -> None:
                 b[n:] = a[n - 1]
             else:
                 raise ValueError(f"cannot warm-start parameter {name}: {tuple(a.shape)} vs {tuple(b.shape)}")
-
-
-def _set_state(net: FunnelNet, state: dict[str, list[float]]) -> None:
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            p.copy_(torch.as_tensor(state[name], dtype=p.dtype).reshape(p.shape))
 
 
 def _vector(net: FunnelNet) -> np.ndarray:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -80,6 +81,19 @@ def make_net(data: FunnelData, cfg: FunnelFitConfig) -> FunnelNet:
     return FunnelNet(data, cfg.n_segments, cfg.seed, cfg.mechanisms)
 
 
+def load_state(net: FunnelNet, state: Mapping[str, Any]) -> None:
+    """Set every raw parameter of ``net`` from ``state`` (name -> values, any array-like, any shape)."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(torch.as_tensor(state[name], dtype=p.dtype).reshape(p.shape))
+
+
+def make_lbfgs(params: list[torch.nn.Parameter], max_iter: int) -> torch.optim.LBFGS:
+    """The fit's optimizer, one setting for the single-process and the data-parallel fit."""
+    return torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                             tolerance_grad=1e-6, tolerance_change=1e-9)
+
+
 Penalty = Callable[[FunnelNet], Tensor]
 
 
@@ -101,9 +115,7 @@ def fit_funnel(data: FunnelData, cfg: FunnelFitConfig | None = None,
 
 def _lbfgs(net: FunnelNet, cfg: FunnelFitConfig, max_iter: int, weights: Tensor | None,
            quiet: bool, penalty: Penalty | None = None) -> tuple[FunnelParams, dict[str, float]]:
-    opt = torch.optim.LBFGS([p for p in net.parameters() if p.requires_grad], lr=1.0, max_iter=max_iter,
-                            history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-6,
-                            tolerance_change=1e-9)
+    opt = make_lbfgs([p for p in net.parameters() if p.requires_grad], max_iter)
     n_obs = max(net.data.n_sequences, 1)
     history: list[float] = []
     started = time.perf_counter()

@@ -53,7 +53,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from journeynet.causal.data import FunnelData, build_funnel_data, spend_matrix
-from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, make_net
+from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, load_state, make_lbfgs, make_net
 from journeynet.causal.funnel import FunnelParams
 from journeynet.data.partition import customer_partition
 
@@ -205,11 +205,10 @@ def _fit(data: FunnelData, cfg: FunnelFitConfig, init: dict[str, np.ndarray] | N
         t = torch.tensor([n_total], dtype=torch.int64)
         dist.all_reduce(t)
         n_total = int(t.item())
+    if init is not None:
+        load_state(net, init)
     with torch.no_grad():
-        if init is not None:
-            for name, p in net.named_parameters():
-                p.copy_(torch.as_tensor(init[name], dtype=p.dtype).reshape(p.shape))
-        elif rank == 0:  # rank 0's start counts its own sequences; the untouched rest scales with all
+        if init is None and rank == 0:  # rank 0's start counts its own sequences; the untouched rest scales with all
             net.log_extra += float(np.log(max(n_total, 1) / max(data.n_sequences, 1)))
         if world > 1:
             for p in net.parameters():
@@ -217,8 +216,7 @@ def _fit(data: FunnelData, cfg: FunnelFitConfig, init: dict[str, np.ndarray] | N
     pool = PoolTerm(net, cfg, n_total) if rank == 0 else None
     whole = _WholeNet(net, n_total, fraction) if rank == 0 and penalty is not None else None
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.max_iter, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-6, tolerance_change=1e-9)
+    opt = make_lbfgs(params, cfg.max_iter)
     history: list[float] = []
     started, cpu = time.perf_counter(), time.process_time()
 
