@@ -23,15 +23,13 @@ def removal_effects(params: FunnelParams, spend: np.ndarray) -> pd.DataFrame:
     conversions), ``opener`` the rest (what flows through moving customers up the funnel).
     """
     factual = expected_conversions(params, spend).sum()
+    totals = unit_effects(params, spend)
     rows = []
     for u, (channel, campaign) in progress(list(enumerate(params.units)), desc="removal attribution"):
-        off = spend.copy()
-        off[:, u] = 0.0
-        total = factual - expected_conversions(params, off).sum()
         no_convert = np.zeros(params.n_units, dtype=bool)
         no_convert[u] = True
         closer = factual - expected_conversions(params, spend, convert_off=no_convert).sum()
-        rows.append((channel, campaign, total, total - closer, closer))
+        rows.append((channel, campaign, totals[u], totals[u] - closer, closer))
     return pd.DataFrame(rows, columns=["channel", "campaign_type", "effect", "opener_effect", "closer_effect"])
 
 
