@@ -126,6 +126,9 @@ def build_schedule(data: FunnelData, recent: np.ndarray) -> EventSchedule:
     conv_pos = pos_of[conv]
     conv_k = k_at(conv, data.conv_day[conv])
 
+    paid_at, unpaid_at = _rows_by_step(k_paid, n_steps), _rows_by_step(k_unpaid, n_steps)
+    conv_at = _rows_by_step(conv_k, n_steps)
+    movable = (data.paid[:, 3] == 1) & ~converting
     long = lambda x: torch.as_tensor(np.asarray(x, dtype=np.int64))  # noqa: E731
     steps = []
     last = np.zeros(n, dtype=np.int64)  # last event day, by position
@@ -134,15 +137,15 @@ def build_schedule(data: FunnelData, recent: np.ndarray) -> EventSchedule:
         day = step_days(k)
         last[:m] = day
         counted = np.ones(m)
-        cv = conv_pos[conv_k == k]
-        counted[cv] = 0.0
-        pk, uk = k_paid == k, k_unpaid == k
+        counted[conv_pos[conv_at[k]]] = 0.0
+        pk, uk = paid_at[k], unpaid_at[k]
         ranks = []
-        for r in range(int(rank[pk].max()) + 1 if pk.any() else 0):
-            sel = pk & (rank == r) & (data.paid[:, 3] == 1) & ~converting
+        for r in range(int(rank[pk].max()) + 1 if pk.size else 0):
+            sel = pk[(rank[pk] == r) & movable[pk]]
             ranks.append((long(p_pos[sel]), long(data.paid[sel, 2]), torch.as_tensor(recent[sel], dtype=torch.float64)))
-        cu = pk & converting
-        hz = conv[(conv_k == k) & (data.conv_route[conv] < 0)]
+        cu = pk[converting[pk]]
+        hz = conv[conv_at[k]]
+        hz = hz[data.conv_route[hz] < 0]
         if k + 1 < n_steps:
             m_next = int(m_of[k + 1])
             gap = make_span(day[:m_next] + 1, step_days(k + 1) - day[:m_next] - 1, t, n_levels)
@@ -162,3 +165,10 @@ def build_schedule(data: FunnelData, recent: np.ndarray) -> EventSchedule:
     return EventSchedule(order=long(order), first_day=long(data.first_day[order]), steps=steps,
                          final_rows=long(np.flatnonzero(to_end)), final_start=long(last[to_end] + 1),
                          final_other=long(other), final=final, n_levels=n_levels)
+
+
+def _rows_by_step(k: np.ndarray, n_steps: int) -> list[np.ndarray]:
+    """Row indices of each step ``0 .. n_steps - 1``, in row order (one sort, not a scan per step)."""
+    order = np.argsort(k, kind="stable")
+    bounds = np.searchsorted(k[order], np.arange(n_steps + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(n_steps)]
