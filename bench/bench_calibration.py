@@ -15,7 +15,6 @@ a standard error of ``--rel-se`` of it (at least 1 conversion).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from journeynet.synthetic.propagate import expected_conversions as world_convers
 from journeynet.synthetic.simulate import SimConfig, simulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import plan_score, preset  # noqa: E402
+from bench_engine import emit, plan_score, preset  # noqa: E402
 
 
 def true_experiment(sim, units: list, u: int, start: int, end: int, lag: int) -> float:
@@ -123,11 +122,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     for name in args.presets:
-        line = json.dumps(one(name, args), default=float)
-        print(line, flush=True)
-        if args.out:
-            with open(args.out, "a") as f:
-                f.write(line + "\n")
+        emit(one(name, args), args.out)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,15 @@ def one(name: str, seed: int, variant: str, max_sequences: int | None, plan: boo
     return out
 
 
+def emit(row: dict, out: str | None) -> None:
+    """Print one result as a JSON line, and append it to ``out`` when given."""
+    line = json.dumps(row, default=float)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--presets", nargs="+", default=["default"])
@@ -153,11 +162,7 @@ def main() -> None:
                 sets = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
                 row = one(name, seed, variant, args.max_sequences, not args.no_plan, sets, args.pool)
                 row["set"] = args.set
-                line = json.dumps(row, default=float)
-                print(line, flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(line + "\n")
+                emit(row, args.out)
 
 
 if __name__ == "__main__":
