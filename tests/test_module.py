@@ -111,6 +111,21 @@ def test_weight_average_is_what_validation_checkpoint_and_reload_score(tmp_path:
         ExponentialWeightAverage(decay=1.0)
 
 
+@pytest.mark.parametrize("max_steps", [5, -1])
+def test_cosine_rate_reaches_its_floor_when_the_step_budget_or_the_epochs_end_the_run(
+        tmp_path: Path, data: tuple, max_steps: int) -> None:
+    j, splits = data
+    cosine = partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=None, eta_min=1e-4)
+    module = make_module(scheduler=cosine)
+    t = trainer(tmp_path, max_epochs=3, max_steps=max_steps, enable_checkpointing=False)
+    t.fit(module, JourneyDataModule(j, splits, batch_size=64))  # 200 training journeys: 4 batches an epoch
+    steps = 5 if max_steps == 5 else 3 * 4
+    assert t.global_step == steps
+    scheduler = t.lr_scheduler_configs[0]
+    assert scheduler.interval == "step" and scheduler.scheduler.T_max == steps
+    assert t.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
 def test_bucketing_reduces_padding_and_covers_every_journey(data: tuple) -> None:
     j, _ = data
     idx = np.arange(len(j))
@@ -187,7 +202,5 @@ def test_every_config_group_instantiates(tmp_path: Path, trainer_name: str) -> N
     # hparams hold plain Hydra descriptions of the partials; they rebuild the same objects.
     opt = instantiate(module.hparams.optimizer)(params=net.parameters())
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["lr"] == cfg.module.optimizer.lr
-    scheduler = instantiate(module.hparams.scheduler)(optimizer=opt)
-    # the cosine decay spans the whole run, whatever trainer.max_epochs says
-    assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
-    assert scheduler.T_max == cfg.trainer.max_epochs
+    # the cosine decay's length is left to the module: the run's length in batches
+    assert module.hparams.scheduler["T_max"] is None

@@ -215,6 +215,15 @@ class JourneyModule(pl.LightningModule):
         optimizer = self._optimizer(params=self.trainer.model.parameters())
         if self._scheduler is None:
             return {"optimizer": optimizer}
+        keywords = getattr(self._scheduler, "keywords", {})
+        func = getattr(self._scheduler, "func", self._scheduler)
+        if func is torch.optim.lr_scheduler.CosineAnnealingLR and keywords.get("T_max") is None:
+            # Per batch over the run's real length: max_epochs, or fewer when trainer.max_steps
+            # ends training first (large data), so the rate still anneals before the end.
+            steps = max(1, int(self.trainer.estimated_stepping_batches))
+            return {"optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": self._scheduler(optimizer=optimizer, T_max=steps),
+                                     "interval": "step", "frequency": 1}}
         scheduler = self._scheduler(optimizer=optimizer)
         return {
             "optimizer": optimizer,
