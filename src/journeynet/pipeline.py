@@ -22,11 +22,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from journeynet.attribution import tables as attr
 from journeynet.attribution.classic import classic_credit
-from journeynet.attribution.interventional import interventional
-from journeynet.causal.fit import FunnelFitConfig
+from journeynet.background import Background
 from journeynet.data.inputs import load_inputs
 from journeynet.model.shards import journeys_for_run
-from journeynet.model.training import TrainedModel, train_model
+from journeynet.model.training import TrainedModel, add_baselines, train_model
+from journeynet.net_free import net_free_work
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
 from journeynet.planning.revenue import revenue_per_conversion
@@ -51,17 +51,41 @@ def run_training(cfg: DictConfig) -> float:
                  {"n_channels": vocab.n_channels, "n_campaigns": vocab.n_campaigns})
     logger = [instantiate(lg) for lg in cfg.get("logger", {}).values()]
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
-    with OutputStage(out_dir) as stage:
-        trained = train_model(cfg, vocab, journeys, splits, logger, callbacks)
+    if cfg.attribution.engine not in ("funnel", "none"):
+        raise SettingError(f"attribution.engine must be funnel or none, got '{cfg.attribution.engine}'")
+    side = Background(net_free_work, cfg, inputs, journeys, splits, vocab.n_channels,
+                      enabled=background_enabled(cfg, len(journeys)))
+    with OutputStage(out_dir) as stage, side:
+        trained = train_model(cfg, vocab, journeys, splits, logger, callbacks, with_baselines=False)
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
-        table, extras = attribute(cfg, inputs, trained)
+        add_baselines(trained, *side.result()["baselines"])
+        table, extras = attribute(cfg, inputs, trained, side.result()["funnel"])
         checks = (extras["checks_table"], extras["checks"]) if "checks" in extras else None
         figures = make_figures(trained, table, checks)
         write_outputs(stage, cfg, inputs, trained, table, extras, figures)
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
     return float(metric)
+
+
+def background_enabled(cfg: DictConfig, n_journeys: int) -> bool:
+    """Whether the net-free work gets a second process (``background``: true, false or auto).
+
+    auto: when the trainer is one process and there are at least 20,000 journeys. The
+    second process takes about 5 s to start (importing torch, pandas and scikit-learn);
+    below that size the work it would take over is cheaper than its start. Under DDP every
+    rank is a process already; the work then runs after training, as before.
+    """
+    setting = str(cfg.get("background", "auto")).lower()
+    if setting not in ("true", "false", "auto"):
+        raise SettingError(f"background must be true, false or auto, got '{cfg.background}'")
+    t = cfg.trainer
+    one = (str(t.get("devices", 1)) == "1" and int(t.get("num_nodes", 1) or 1) == 1
+           and "ddp" not in str(t.get("strategy", "")))
+    if setting == "false" or not one:
+        return False
+    return setting == "true" or n_journeys >= 20_000
 
 
 def declare_paid(vocab: Any, channels: list[str]) -> None:
@@ -87,8 +111,9 @@ def _no_funnel_reason(cfg: DictConfig, inputs: Any, vocab: Any) -> str:
     return attr.NO_SPEND_NOTE
 
 
-def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every attribution view, as one table, plus the funnel's by-products."""
+def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel,
+              funnel_result: tuple[pd.DataFrame, dict[str, Any]] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every attribution view, as one table, plus the funnel's by-products (from :func:`funnel_effects`)."""
     a = cfg.attribution
     vocab, journeys = trained.vocab, trained.journeys
     n_units = len(vocab.units)
@@ -103,16 +128,7 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel) -> tuple[pd.D
     paid_ids = vocab.unit_frame().query("paid")["unit_id"].tolist()
     naive = attr.naive_deletion(trained.module.net, sub, paid_ids, p_sub, device=device)
     naive = {u: v * len(journeys) / max(len(sample), 1) for u, v in naive.items()}
-    extras: dict[str, Any] = {}
-    funnel = None
-    if a.engine not in ("funnel", "none"):
-        raise SettingError(f"attribution.engine must be funnel or none, got '{a.engine}'")
-    if inputs.spend is not None and a.engine == "funnel":
-        fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
-        funnel, extras = interventional(fit_cfg, inputs.touchpoints, inputs.spend,
-                                        tuple(cfg.response.spend_multiples), a.get("cache_dir"),
-                                        bool(a.get("refit", False)), int(a.get("response_draws", 20)),
-                                        experiments=getattr(inputs, "experiments", None))
+    funnel, extras = funnel_result if funnel_result is not None else (None, {})
     reason = _no_funnel_reason(cfg, inputs, vocab) if funnel is None else ""
     table = attr.assemble(vocab, classic, roles, naive, funnel, reason)
     return table, extras

@@ -27,12 +27,20 @@ from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
-__all__ = ["progress", "progress_bar", "progress_enabled"]
+__all__ = ["disable_progress", "progress", "progress_bar", "progress_enabled"]
+
+_DISABLED = False
+
+
+def disable_progress() -> None:
+    """No bars from this process (a background process shares the terminal with the main one's bars)."""
+    global _DISABLED
+    _DISABLED = True
 
 
 def progress_enabled() -> bool:
     """Whether to draw progress bars: not under ``CI`` = ``true``/``1``, only when stdout is a TTY."""
-    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+    if _DISABLED or os.environ.get("CI", "").strip().lower() in ("true", "1"):
         return False
     try:
         return bool(sys.stdout.isatty())

@@ -19,11 +19,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
-from journeynet.model.baselines import binary_metrics, fit_baselines
+from journeynet.model.baselines import binary_metrics
 from journeynet.model.calibration import calibrate
 from journeynet.model.datamodule import JourneyDataModule
 from journeynet.model.module import JourneyModule
 from journeynet.model.predict import predict_proba
+from journeynet.net_free import fit_summary_baselines
 from journeynet.progress import progress_enabled
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,12 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
 
 
 def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[str, np.ndarray],
-                logger: Any, callbacks: list[Any]) -> TrainedModel:
-    """Fit the attention-LSTM, score the test split with the best checkpoint, run the baselines."""
+                logger: Any, callbacks: list[Any], with_baselines: bool = True) -> TrainedModel:
+    """Fit the attention-LSTM, score the test split with the best checkpoint, compare with the baselines.
+
+    ``with_baselines=False`` leaves the comparison to :func:`add_baselines`, for baselines
+    fitted elsewhere (a second process, while the net trained).
+    """
     dm = JourneyDataModule(journeys, splits, batch_size=cfg.data.batch_size,
                            num_workers=cfg.data.num_workers, bucket=cfg.data.get("bucket", True), seed=cfg.seed)
     net = instantiate(cfg.model, n_channels=vocab.n_channels, n_campaigns=vocab.n_campaigns)
@@ -94,26 +99,34 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[
     if ckpt and calibration:
         _store_calibration(ckpt, best.net)
     test = journeys.subset(splits["test"])
-    y = test.label.astype(int)
     p, attention = predict_proba(best.net, test)
-    metrics = {f"test_{k}": v for k, v in binary_metrics(y, p).items()}
+    metrics = {f"test_{k}": v for k, v in binary_metrics(test.label.astype(int), p).items()}
     metrics["val_auroc"] = float(trainer.callback_metrics.get("val/auroc", np.nan))
     metrics["train_seconds"] = train_seconds
     metrics["train_cpu_seconds"] = train_cpu
     metrics["epochs"] = int(trainer.current_epoch)
+    metrics["steps"] = int(trainer.global_step)
     metrics["calibration"] = calibration
-    t0 = time.perf_counter()
-    baseline_p = fit_baselines(journeys, splits, seed=cfg.seed, n_channels=vocab.n_channels)
-    metrics["baseline_seconds"] = time.perf_counter() - t0
+    trained = TrainedModel(vocab, journeys, splits, best, metrics, p, attention, ckpt, {})
+    if with_baselines:
+        add_baselines(trained, *fit_summary_baselines(journeys, splits, cfg.seed, vocab.n_channels))
+    return trained
+
+
+def add_baselines(trained: TrainedModel, baseline_p: dict[str, np.ndarray], seconds: float) -> None:
+    """Score the baselines on the test split beside the net, with the verdict and the log line."""
+    y = trained.journeys.label[trained.splits["test"]].astype(int)
+    metrics = trained.metrics
+    metrics["baseline_seconds"] = seconds
     metrics["baselines"] = {}
     for name, bp in baseline_p.items():
         m = {f"test_{k}": v for k, v in binary_metrics(y, bp).items()}
         metrics["baselines"][name] = m
         metrics.update({f"{name}_{k}": v for k, v in m.items()})
     metrics["verdict"] = verdict(metrics)
+    trained.baseline_p = baseline_p
     log.info("test AUC %.4f (logistic %.4f, gbdt %.4f)", metrics["test_auc"], metrics["logistic_test_auc"],
              metrics["gbdt_test_auc"])
-    return TrainedModel(vocab, journeys, splits, best, metrics, p, attention, ckpt, baseline_p)
 
 
 def _store_calibration(path: str, net: Any) -> None:
