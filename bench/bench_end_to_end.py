@@ -4,12 +4,13 @@
 
 ``data.synthetic.pool=800000`` generates about 1.56M touchpoints (about 1.95 touches per
 pool member, 0.73 of the pool touched). Each phase runs under ``/usr/bin/time -v`` when
-it is installed (peak RSS of that process tree's largest process), else the peak RSS
-comes from ``resource.getrusage(RUSAGE_CHILDREN)``. Wall time, peak memory and the
-per-phase split read from the run's ``train.log`` timestamps are printed, with the CPU
-seconds (user + system) from ``time -v``: on a shared machine they show what the run
-would take alone (it is mostly one thread, ``torch_threads: 1``). Targets:
-under 5 minutes and under 4 GB on 2 cores.
+it is installed (peak RSS of the tree's largest process), else the peak RSS comes from
+``resource.getrusage(RUSAGE_CHILDREN)``; the tree's summed RSS is sampled every 0.2 s
+as well (``train.py`` runs a second process while the net trains). Wall time, peak
+memory and the per-phase split read from the run's ``train.log`` timestamps are
+printed, with the CPU seconds (user + system) from ``time -v``: on a shared machine
+they show the work done, which two processes spread over two cores. Targets: under 3
+minutes and under 4 GB on 2 cores.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
+
+from bench_scale import tree_rss
 
 ROOT = Path(__file__).resolve().parents[1]
 TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
@@ -46,8 +50,19 @@ def run(cmd: list[str], log_path: Path) -> dict[str, float]:
     full = [TIME, "-v", *cmd] if TIME else cmd
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
+    tree_peak = [0]
     with open(log_path, "w") as fh:
-        proc = subprocess.run(full, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.Popen(full, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+
+        def sample() -> None:  # train.py runs a second process: the sum over the tree is the memory used
+            while proc.poll() is None:
+                tree_peak[0] = max(tree_peak[0], tree_rss(proc.pid))
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        proc.wait()
+        sampler.join()
     wall = time.perf_counter() - t0
     text = log_path.read_text(errors="replace")
     if proc.returncode != 0:
@@ -61,9 +76,9 @@ def run(cmd: list[str], log_path: Path) -> dict[str, float]:
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if peak_kb <= before:
             peak_kb = before
-    # CPU seconds (user + system) barely depend on other load: the run is mostly one thread
-    # (torch_threads: 1), so they approximate the wall time on an idle 2-core machine.
-    return {"wall_s": wall, "cpu_s": sum(cpu) if cpu else float("nan"), "peak_rss_mb": peak_kb / 1024}
+    # CPU seconds (user + system) barely depend on other load: the work done, whatever the wall.
+    return {"wall_s": wall, "cpu_s": sum(cpu) if cpu else float("nan"), "peak_rss_mb": peak_kb / 1024,
+            "peak_tree_rss_mb": tree_peak[0] / 2**20}
 
 
 def phase_times(log_file: Path) -> dict[str, float]:
@@ -120,15 +135,17 @@ def main() -> None:
                "total_wall_s": train["wall_s"] + optimize["wall_s"],
                "total_cpu_s": train["cpu_s"] + optimize["cpu_s"],
                "peak_rss_mb": max(train["peak_rss_mb"], optimize["peak_rss_mb"]),
+               "peak_tree_rss_mb": max(train["peak_tree_rss_mb"], optimize["peak_tree_rss_mb"]),
                "load_after": os.getloadavg()}
         results.append(rec)
         print(json.dumps(rec, indent=2), flush=True)
     wall = statistics.median(r["total_wall_s"] for r in results)
-    peak = statistics.median(r["peak_rss_mb"] for r in results)
+    peak = statistics.median(max(r["peak_rss_mb"], r["peak_tree_rss_mb"]) for r in results)
     cpu = statistics.median(r["total_cpu_s"] for r in results)
     print(f"\npool={args.pool} touchpoints={results[-1]['touchpoints']}: end to end {wall:.1f} s "
-          f"(target < 300 s: {'met' if wall < 300 else f'missed by {wall - 300:.0f} s'}), "
-          f"CPU time {cpu:.1f} s, peak RSS {peak / 1024:.2f} GB (target < 4 GB: {'met' if peak < 4096 else 'missed'})")
+          f"(target < 180 s: {'met' if wall < 180 else f'missed by {wall - 180:.0f} s'}), "
+          f"CPU time {cpu:.1f} s, peak RSS of the process tree {peak / 1024:.2f} GB "
+          f"(target < 4 GB: {'met' if peak < 4096 else 'missed'})")
 
 
 if __name__ == "__main__":
