@@ -44,8 +44,11 @@ def test_disabled_runs_here_when_the_result_is_asked_for() -> None:
 
 def test_train_writes_the_same_outputs_with_and_without_the_second_process(tiny_run: Path, tmp_path: Path) -> None:
     # the tiny world stays under auto's 20,000 journeys: tiny_run is the one-process run
-    proc = run_cli("train.py", *TINY, "background=true", f"hydra.run.dir={tmp_path}")
+    # a ${hydra:...} setting is resolved before it crosses to the other process
+    proc = run_cli("train.py", *TINY, "background=true", f"hydra.run.dir={tmp_path}",
+                   "attribution.cache_dir=${hydra:runtime.output_dir}/fits")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list((tmp_path / "fits").iterdir())  # the engine's cache landed where the setting says
     log_text = (tmp_path / "train.log").read_text()
     assert "net_free_work runs in a second process" in log_text
     assert "net_free_work runs in a second process" not in (tiny_run / "train.log").read_text()

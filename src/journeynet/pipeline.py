@@ -53,7 +53,7 @@ def run_training(cfg: DictConfig) -> float:
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     if cfg.attribution.engine not in ("funnel", "none"):
         raise SettingError(f"attribution.engine must be funnel or none, got '{cfg.attribution.engine}'")
-    side = Background(net_free_work, cfg, inputs, journeys, splits, vocab.n_channels,
+    side = Background(net_free_work, net_free_settings(cfg), inputs, journeys, splits, vocab.n_channels,
                       enabled=background_enabled(cfg, len(journeys)))
     with OutputStage(out_dir) as stage, side:
         trained = train_model(cfg, vocab, journeys, splits, logger, callbacks, with_baselines=False)
@@ -67,6 +67,13 @@ def run_training(cfg: DictConfig) -> float:
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
     return float(metric)
+
+
+def net_free_settings(cfg: DictConfig) -> DictConfig:
+    """The settings :func:`net_free_work` reads, resolved here: ``${hydra:...}`` means nothing in another process."""
+    keys = ("seed", "torch_threads", "attribution", "response")
+    return OmegaConf.create({k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k])
+                             else cfg[k] for k in keys if k in cfg})
 
 
 def background_enabled(cfg: DictConfig, n_journeys: int) -> bool:
