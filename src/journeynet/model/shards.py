@@ -116,12 +116,15 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         Seed of the customer split and of the batch order.
     rank, world_size : int, optional
         Set them outside Lightning; under a Trainer they come from it at ``setup``.
+    bucket : bool or "mixed"
+        Training batch composition, as :class:`~journeynet.model.datamodule.JourneyDataModule`'s.
     """
 
     def __init__(self, store: str | Path, val_fraction: float = 0.1, test_fraction: float = 0.2,
                  batch_size: int = 512, num_workers: int = 0, seed: int = 0, rank: int | None = None,
-                 world_size: int | None = None) -> None:
+                 world_size: int | None = None, bucket: bool | str = True) -> None:
         super().__init__()
+        store = str(store)  # saved in checkpoints: a Path there fails torch.load(weights_only=True)
         self.save_hyperparameters(ignore=["rank", "world_size"])
         self.manifest = read_manifest(store)
         self.rank, self.world_size = rank, world_size
@@ -139,7 +142,7 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         self.vocab, journeys = read_store(hp.store, self.shards)
         splits = hash_split(journeys, hp.val_fraction, hp.test_fraction, seed=hp.seed)
         self.inner = JourneyDataModule(journeys, splits, batch_size=hp.batch_size, num_workers=hp.num_workers,
-                                       seed=hp.seed)
+                                       bucket=hp.bucket, seed=hp.seed)
         log.info("rank %d of %d: shards %s, %d journeys (%d train, %d val, %d test)", self.rank, self.world_size,
                  self.shards, len(journeys), len(splits["train"]), len(splits["val"]), len(splits["test"]))
 
@@ -167,7 +170,7 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         idx = self.inner.splits["train"]
         hp = self.hparams
         inner = LengthBucketSampler(idx, self.inner.dataset.lengths[idx], hp.batch_size, shuffle=True,
-                                    seed=hp.seed * 7919 + self.rank)
+                                    bucket=hp.bucket, seed=hp.seed * 7919 + self.rank)
         sampler = PaddedSampler(inner, global_max(len(inner)))
         return DataLoader(self.inner.dataset, sampler=sampler, batch_size=None, num_workers=hp.num_workers,
                           persistent_workers=hp.num_workers > 0)
