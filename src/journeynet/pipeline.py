@@ -53,6 +53,8 @@ def run_training(cfg: DictConfig) -> float:
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     with OutputStage(out_dir) as stage:
         trained = train_model(cfg, vocab, journeys, splits, logger, callbacks)
+        if trained is None:  # a DDP rank other than 0, done after fit: rank 0 evaluates and writes once
+            return float("nan")
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
         table, extras = attribute(cfg, inputs, trained)
