@@ -222,7 +222,7 @@ def _device_count(devices: Any, accelerator: str) -> int:
 
 
 def uses_store(cfg: Any) -> bool:
-    """Whether ``train.py`` reads its journeys from a journey store (``data.journeys``, or an engine that builds one)."""
+    """Whether ``train.py`` reads its journeys from a journey store (``data.journeys``, or an engine building one)."""
     from journeynet.data.engines import EngineSettings
 
     settings = EngineSettings.from_data(cfg.data)
@@ -279,7 +279,7 @@ class StoreForRun:
         return 0.0 if self.test_touchpoints is not None else float(cfg.data.test_fraction)
 
     def datamodule(self, cfg: Any) -> ShardedJourneyDataModule:
-        """This rank's shards, split by customer hash exactly as :meth:`read` splits the whole store."""
+        """Serve the current rank's shards, split by customer hash exactly as :meth:`read` splits the whole store."""
         d = cfg.data
         return ShardedJourneyDataModule(self.path, d.val_fraction, self.test_fraction(cfg), batch_size=d.batch_size,
                                         num_workers=d.num_workers, seed=cfg.seed, bucket=d.get("bucket", True))
