@@ -31,7 +31,9 @@ DDP = {"strategy": "ddp", "accelerator": "cpu", "devices": 2, "num_nodes": 1}
 
 @pytest.mark.parametrize(("trainer", "expected"), [
     ({"accelerator": "cpu", "devices": 1}, 1),
-    ({"strategy": "auto", "accelerator": "cpu", "devices": 2}, 1),  # not a DDP strategy: one process
+    ({"strategy": "auto", "accelerator": "cpu", "devices": 2}, 2),  # Lightning picks ddp for 2 devices
+    ({"accelerator": "cpu", "devices": "2"}, 2),
+    ({"strategy": "fsdp", "accelerator": "cpu", "devices": 2}, 1),  # not sharded here
     (DDP, 2),
     ({**DDP, "num_nodes": 3}, 6),
     ({**DDP, "devices": "0,1,2"}, 3),
@@ -59,6 +61,7 @@ def test_which_runs_train_per_rank_shards(tmp_path):
     assert not shards_per_rank(_cfg(tmp_path, DDP, journeys=None))  # journeys in memory: Lightning's sampler
     assert not shards_per_rank(_cfg(tmp_path, {"accelerator": "cpu", "devices": 1}))
     assert not shards_per_rank(_cfg(tmp_path, {**DDP, "devices": 1}))
+    assert shards_per_rank(_cfg(tmp_path, {"accelerator": "cpu", "devices": 2}))  # trainer=cpu trainer.devices=2
     with pytest.raises(SettingError, match=r"data\.split=time: .* 2 training processes .* use data\.split=customer"):
         shards_per_rank(_cfg(tmp_path, DDP, split="time"))
     assert not shards_per_rank(_cfg(tmp_path, {"accelerator": "cpu", "devices": 1}, split="time"))

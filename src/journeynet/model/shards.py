@@ -198,12 +198,14 @@ def trainer_processes(trainer_cfg: Mapping[str, Any]) -> int:
     """Processes a trainer config starts: ``devices x num_nodes`` under a DDP strategy, else 1.
 
     Read from the config, before the trainer exists, because ``use_distributed_sampler``
-    has to be given to the trainer's constructor. ``devices=auto`` (or -1) counts the
-    visible CUDA devices on a GPU accelerator and one device on CPU, as Lightning does.
+    has to be given to the trainer's constructor. ``strategy=auto`` (or none) counts as
+    DDP: Lightning picks ``ddp`` for more than one device. ``devices=auto`` (or -1) counts
+    the visible CUDA devices on a GPU accelerator and one device on CPU, as Lightning does.
+    Other strategies (fsdp, deepspeed, ...) count as one: their runs are not sharded here.
     """
-    strategy = trainer_cfg.get("strategy", "auto")
+    strategy = trainer_cfg.get("strategy") or "auto"
     name = str(strategy.get("_target_", "")) if isinstance(strategy, Mapping) else str(strategy)
-    if "ddp" not in name.lower():
+    if "ddp" not in name.lower() and name != "auto":
         return 1
     return _device_count(trainer_cfg.get("devices", "auto"), str(trainer_cfg.get("accelerator", "auto"))) * int(
         trainer_cfg.get("num_nodes", 1) or 1)
@@ -248,8 +250,8 @@ def shards_per_rank(cfg: Any) -> bool:
     if cfg.data.split != "customer":
         raise SettingError(
             f"data.split={cfg.data.split}: with a journey store (data.journeys) and {n} training processes "
-            f"(strategy {trainer.get('strategy')}, trainer.devices x trainer.num_nodes = {n}) each rank trains "
-            "on its own shards, split by customer hash; use data.split=customer, or train on one process "
+            f"(strategy {trainer.get('strategy') or 'auto'}, trainer.devices x trainer.num_nodes = {n}) each rank "
+            "trains on its own shards, split by customer hash; use data.split=customer, or train on one process "
             "(trainer.devices=1)")
     return True
 
