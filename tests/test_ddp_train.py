@@ -2,7 +2,8 @@
 
 The fast tests check the decisions (how many processes a trainer config starts, whether
 a run trains per-rank shards, which rank continues after fit) and that the per-rank
-datamodules split the store exactly as the single-process path does. The slow test runs
+datamodules split the store exactly as the single-process path does, and ``run_training``
+stops after training on a rank other than 0 (``train_model`` stubbed). The slow test runs
 ``train.py trainer=ddp`` on two gloo processes (about 30-60 s on a busy 2-core box).
 """
 
@@ -70,6 +71,28 @@ def test_which_runs_train_per_rank_shards(tmp_path):
 def test_only_global_rank_zero_continues_after_fit():
     assert continues_after_fit(0)
     assert not any(continues_after_fit(r) for r in (1, 2, 7))
+
+
+def test_a_rank_other_than_zero_stops_after_training_and_writes_nothing(tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import ROOT
+    from journeynet import pipeline
+
+    def rank_one_after_fit(*args, **kwargs):
+        return None  # what train_model returns on a rank other than 0
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("rank 1 went on after fit")
+
+    monkeypatch.setattr(pipeline, "train_model", rank_one_after_fit)
+    for step in ("attribute", "best_achievable", "write_outputs", "make_figures"):
+        monkeypatch.setattr(pipeline, step, must_not_run)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[*TINY, "data.synthetic.pool=1500", f"paths.output_dir={tmp_path}",
+                                          "logger={}"])
+    assert math.isnan(pipeline.run_training(cfg))
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 def _keys(journeys, idx):
