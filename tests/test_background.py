@@ -37,11 +37,6 @@ def test_an_input_error_there_is_raised_here_with_its_message() -> None:
     assert str(err.value) == "spend.csv: column 'spend' is missing"
 
 
-def test_disabled_runs_here_when_the_result_is_asked_for() -> None:
-    job = Background(_pid_and_sum, [4, 5], enabled=False)
-    assert job.result() == (os.getpid(), 9)
-
-
 def test_train_writes_the_same_outputs_with_and_without_the_second_process(tiny_run: Path, tmp_path: Path) -> None:
     # the tiny world stays under auto's 20,000 journeys: tiny_run is the one-process run
     # a ${hydra:...} setting is resolved before it crosses to the other process

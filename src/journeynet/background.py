@@ -17,9 +17,6 @@ Quickstart::
     with Background(sum, [1, 2, 3]) as job:
         ...                      # the main work
         total = job.result()     # 6, computed in the other process
-
-``Background(fn, ..., enabled=False)`` runs ``fn`` here, when :meth:`result` is called:
-the same order of work as without a second process.
 """
 
 from __future__ import annotations
@@ -73,7 +70,7 @@ def _send(conn: Any, payload: Any) -> None:
 
 
 class Background:
-    """``fn(*args)`` in a spawned process (or here, later, when ``enabled`` is false).
+    """``fn(*args)`` in a spawned process.
 
     Parameters
     ----------
@@ -82,19 +79,15 @@ class Background:
         must pickle.
     *args
         Its arguments.
-    enabled : bool
-        False runs ``fn`` in this process when :meth:`result` is first called.
     threads : int
         torch and BLAS/OpenMP threads of the second process.
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, enabled: bool = True, threads: int = 1) -> None:
-        self.fn, self.args, self.enabled = fn, args, enabled
+    def __init__(self, fn: Callable[..., Any], *args: Any, threads: int = 1) -> None:
+        self.fn = fn
         self._value: Any = _UNSET
         self._proc: Any = None
         self._listener: logging.handlers.QueueListener | None = None
-        if not enabled:
-            return
         ctx = mp.get_context("spawn")
         self._queue = ctx.Queue()
         root = logging.getLogger()
@@ -116,9 +109,6 @@ class Background:
     def result(self) -> Any:
         """The function's value; its exception raised again here, or an error if the process died."""
         if self._value is not _UNSET:
-            return self._value
-        if not self.enabled:
-            self._value = self.fn(*self.args)
             return self._value
         try:
             message = self._conn.recv()

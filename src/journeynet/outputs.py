@@ -129,7 +129,8 @@ class OutputStage:
             os.replace(tmp, final)  # atomic per file on one filesystem
             done.append(final)
         self._staged.clear()
-        log.info("wrote %d output files to %s", len(done), self.run_dir)
+        if done:  # a DDP rank other than 0 stages nothing; saying "wrote 0" would read as a failure
+            log.info("wrote %d output files to %s", len(done), self.run_dir)
         return done
 
     def discard(self) -> None:

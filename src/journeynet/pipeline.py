@@ -8,6 +8,7 @@ that fails leaves no half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from pathlib import Path
@@ -24,9 +25,10 @@ from journeynet.attribution import tables as attr
 from journeynet.attribution.classic import classic_credit
 from journeynet.background import Background
 from journeynet.data.inputs import load_inputs
-from journeynet.model.shards import journeys_for_run
+from journeynet.data.journeys import Journeys
+from journeynet.model.shards import journeys_for_run, trainer_processes
 from journeynet.model.training import TrainedModel, add_baselines, train_model
-from journeynet.net_free import net_free_work
+from journeynet.net_free import funnel_effects, net_free_work
 from journeynet.outputs import OutputStage
 from journeynet.planning.response import curves_frame, fit_curves
 from journeynet.planning.revenue import revenue_per_conversion
@@ -53,14 +55,19 @@ def run_training(cfg: DictConfig) -> float:
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     if cfg.attribution.engine not in ("funnel", "none"):
         raise SettingError(f"attribution.engine must be funnel or none, got '{cfg.attribution.engine}'")
-    side = Background(net_free_work, net_free_settings(cfg), inputs, journeys, splits, vocab.n_channels,
-                      enabled=background_enabled(cfg, len(journeys)))
-    with OutputStage(out_dir) as stage, side:
-        trained = train_model(cfg, vocab, journeys, splits, logger, callbacks, with_baselines=False)
+    side = None
+    if background_enabled(cfg, len(journeys) if isinstance(journeys, Journeys) else 0):
+        side = Background(net_free_work, net_free_settings(cfg), inputs, journeys, splits, vocab.n_channels)
+    with OutputStage(out_dir) as stage, side or contextlib.nullcontext():
+        trained = train_model(cfg, vocab, journeys, splits, logger, callbacks, with_baselines=side is None)
+        if trained is None:  # a DDP rank other than 0, done after fit: rank 0 evaluates and writes once
+            return float("nan")
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
-        add_baselines(trained, *side.result()["baselines"])
-        table, extras = attribute(cfg, inputs, trained, side.result()["funnel"])
+        if side is not None:
+            add_baselines(trained, *side.result()["baselines"])
+        funnel = side.result()["funnel"] if side is not None else funnel_effects(cfg, inputs)
+        table, extras = attribute(cfg, inputs, trained, funnel)
         checks = (extras["checks_table"], extras["checks"]) if "checks" in extras else None
         figures = make_figures(trained, table, checks)
         write_outputs(stage, cfg, inputs, trained, table, extras, figures)
@@ -87,10 +94,7 @@ def background_enabled(cfg: DictConfig, n_journeys: int) -> bool:
     setting = str(cfg.get("background", "auto")).lower()
     if setting not in ("true", "false", "auto"):
         raise SettingError(f"background must be true, false or auto, got '{cfg.background}'")
-    t = cfg.trainer
-    one = (str(t.get("devices", 1)) == "1" and int(t.get("num_nodes", 1) or 1) == 1
-           and "ddp" not in str(t.get("strategy", "")))
-    if setting == "false" or not one:
+    if setting == "false" or trainer_processes(cfg.trainer) > 1:
         return False
     return setting == "true" or n_journeys >= 20_000
 

@@ -16,6 +16,12 @@ metrics are synced at the end of the epoch.
 
 With Lightning, pass ``use_distributed_sampler=False`` (the data is already dealt).
 
+``train.py`` uses this module when ``data.journeys`` (or ``data.engine``/``data.workers``)
+gives a journey store and the trainer starts more than one process (a ``ddp`` strategy
+with ``trainer.devices x trainer.num_nodes > 1``): see :func:`shards_per_rank` and
+:class:`StoreForRun`. Only the training is sharded: after ``fit``, rank 0 reads the whole
+store to score the test split and run the attribution, which need every journey.
+
 Quickstart::
 
     dm = ShardedJourneyDataModule("journeys/", val_fraction=0.1, test_fraction=0.2)
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +45,7 @@ from torch.utils.data import DataLoader, Sampler
 from journeynet.data.partition import hash_split
 from journeynet.data.store import read_manifest, read_store
 from journeynet.model.datamodule import JourneyDataModule, LengthBucketSampler
+from journeynet.preflight import SettingError
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +124,15 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         Seed of the customer split and of the batch order.
     rank, world_size : int, optional
         Set them outside Lightning; under a Trainer they come from it at ``setup``.
+    bucket : bool or "mixed"
+        Training batch composition, as :class:`~journeynet.model.datamodule.JourneyDataModule`'s.
     """
 
     def __init__(self, store: str | Path, val_fraction: float = 0.1, test_fraction: float = 0.2,
                  batch_size: int = 512, num_workers: int = 0, seed: int = 0, rank: int | None = None,
-                 world_size: int | None = None) -> None:
+                 world_size: int | None = None, bucket: bool | str = True) -> None:
         super().__init__()
+        store = str(store)  # saved in checkpoints: a Path there fails torch.load(weights_only=True)
         self.save_hyperparameters(ignore=["rank", "world_size"])
         self.manifest = read_manifest(store)
         self.rank, self.world_size = rank, world_size
@@ -139,7 +150,7 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         self.vocab, journeys = read_store(hp.store, self.shards)
         splits = hash_split(journeys, hp.val_fraction, hp.test_fraction, seed=hp.seed)
         self.inner = JourneyDataModule(journeys, splits, batch_size=hp.batch_size, num_workers=hp.num_workers,
-                                       seed=hp.seed)
+                                       bucket=hp.bucket, seed=hp.seed)
         log.info("rank %d of %d: shards %s, %d journeys (%d train, %d val, %d test)", self.rank, self.world_size,
                  self.shards, len(journeys), len(splits["train"]), len(splits["val"]), len(splits["test"]))
 
@@ -167,7 +178,7 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         idx = self.inner.splits["train"]
         hp = self.hparams
         inner = LengthBucketSampler(idx, self.inner.dataset.lengths[idx], hp.batch_size, shuffle=True,
-                                    seed=hp.seed * 7919 + self.rank)
+                                    bucket=hp.bucket, seed=hp.seed * 7919 + self.rank)
         sampler = PaddedSampler(inner, global_max(len(inner)))
         return DataLoader(self.inner.dataset, sampler=sampler, batch_size=None, num_workers=hp.num_workers,
                           persistent_workers=hp.num_workers > 0)
@@ -183,6 +194,124 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         return self.inner.test_dataloader()
 
 
+def trainer_processes(trainer_cfg: Mapping[str, Any]) -> int:
+    """Processes a trainer config starts: ``devices x num_nodes`` under a DDP strategy, else 1.
+
+    Read from the config, before the trainer exists, because ``use_distributed_sampler``
+    has to be given to the trainer's constructor. ``strategy=auto`` (or none) counts as
+    DDP: Lightning picks ``ddp`` for more than one device. ``devices=auto`` (or -1) counts
+    the visible CUDA devices on a GPU accelerator and one device on CPU, as Lightning does.
+    Other strategies (fsdp, deepspeed, ...) count as one: their runs are not sharded here.
+    """
+    strategy = trainer_cfg.get("strategy") or "auto"
+    name = str(strategy.get("_target_", "")) if isinstance(strategy, Mapping) else str(strategy)
+    if "ddp" not in name.lower() and name != "auto":
+        return 1
+    return _device_count(trainer_cfg.get("devices", "auto"), str(trainer_cfg.get("accelerator", "auto"))) * int(
+        trainer_cfg.get("num_nodes", 1) or 1)
+
+
+def _device_count(devices: Any, accelerator: str) -> int:
+    if isinstance(devices, Sequence) and not isinstance(devices, str):
+        return len(devices)
+    text = str(devices).strip().lower()
+    if "," in text:  # Lightning reads "0,1" (and "1,") as a list of device ids
+        return len([d for d in text.split(",") if d.strip()])
+    if text in ("auto", "-1"):
+        gpu = accelerator.lower() in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+        return torch.cuda.device_count() if gpu else 1
+    return int(text)
+
+
+def uses_store(cfg: Any) -> bool:
+    """Whether ``train.py`` reads its journeys from a journey store (``data.journeys``, or an engine building one)."""
+    from journeynet.data.engines import EngineSettings
+
+    settings = EngineSettings.from_data(cfg.data)
+    return bool(cfg.data.get("journeys")) or settings.engine != "local" or settings.workers != 1
+
+
+def shards_per_rank(cfg: Any) -> bool:
+    """Whether each training process should load only its own shards of the journey store.
+
+    True for a run that reads a journey store under a trainer of more than one process.
+    Such a run needs ``data.split=customer``: a rank can split its own customers by hash
+    without seeing the others', and the split is the one a single process computes.
+
+    Raises
+    ------
+    SettingError
+        ``data.split`` is not ``customer`` for such a run.
+    """
+    trainer = cfg.get("trainer") or {}
+    n = trainer_processes(trainer)
+    if n <= 1 or not uses_store(cfg):
+        return False
+    if cfg.data.split != "customer":
+        raise SettingError(
+            f"data.split={cfg.data.split}: with a journey store (data.journeys) and {n} training processes "
+            f"(strategy {trainer.get('strategy') or 'auto'}, trainer.devices x trainer.num_nodes = {n}) each rank "
+            "trains on its own shards, split by customer hash; use data.split=customer, or train on one process "
+            "(trainer.devices=1)")
+    return True
+
+
+@dataclass
+class StoreForRun:
+    """A journey store that ``train_model`` reads shard by shard while training, whole afterwards.
+
+    It stands in for the journeys ``journeys_for_run`` would otherwise read: every rank
+    loads only its own shards into :meth:`datamodule`, and after ``fit`` rank 0 alone calls
+    :meth:`read`, which loads the WHOLE store (and the held-out test file) for scoring the
+    test split, the baselines and the attribution. Only training memory is per rank.
+
+    Parameters
+    ----------
+    path : Path
+        The store directory.
+    test_touchpoints : pandas.DataFrame, optional
+        ``data.test_touchpoints`` loaded; its journeys become the test split.
+    """
+
+    path: Path
+    test_touchpoints: Any = None
+
+    def test_fraction(self, cfg: Any) -> float:
+        """Share of the store's customers in test: none when a held-out test file is the test split."""
+        return 0.0 if self.test_touchpoints is not None else float(cfg.data.test_fraction)
+
+    def datamodule(self, cfg: Any) -> ShardedJourneyDataModule:
+        """Serve the current rank's shards, split by customer hash exactly as :meth:`read` splits the whole store."""
+        d = cfg.data
+        return ShardedJourneyDataModule(self.path, d.val_fraction, self.test_fraction(cfg), batch_size=d.batch_size,
+                                        num_workers=d.num_workers, seed=cfg.seed, bucket=d.get("bucket", True))
+
+    def read(self, cfg: Any, vocab: Any = None) -> tuple[Any, Any, dict[str, np.ndarray]]:
+        """Vocabulary, all journeys and splits of the store (test file appended), as ``journeys_for_run`` gives.
+
+        ``vocab``, when given, is returned instead of the store's: the run's own carries the
+        paid flags ``data.paid_channels`` declared.
+        """
+        from journeynet.data.journeys import build_journeys, split_journeys
+        from journeynet.data.partition import concat_journeys
+
+        d = cfg.data
+        store_vocab, journeys = read_store(self.path)
+        vocab = store_vocab if vocab is None else vocab
+        if d.split == "customer":
+            splits = hash_split(journeys, d.val_fraction, self.test_fraction(cfg), seed=cfg.seed)
+        else:
+            splits = split_journeys(journeys, d.val_fraction, self.test_fraction(cfg), by=d.split, seed=cfg.seed)
+        if self.test_touchpoints is not None:
+            test = build_journeys(self.test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
+            n = len(journeys)
+            splits["test"] = np.arange(n, n + len(test))
+            journeys = concat_journeys([journeys, test])
+        log.info("journeys from the store %s: %d journeys in %d shards", self.path, len(journeys),
+                 len(read_manifest(self.path)["shards"]))
+        return vocab, journeys, splits
+
+
 def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndarray]]:
     """Vocabulary, journeys and splits for ``train.py``: from a journey store when one is asked for.
 
@@ -190,20 +319,24 @@ def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndar
     none); ``data.engine=dask`` or ``data.workers>1`` builds one under the run directory.
     Otherwise the journeys are built in memory from the loaded frame, as before. Store
     splits go by customer hash (``data.split=customer``) or by time.
+
+    Under a trainer of more than one process (:func:`shards_per_rank`) the store is not
+    read here: the journeys are a :class:`StoreForRun` and the splits are empty, and
+    ``train_model`` trains each rank on its own shards and reads the store on rank 0 after.
     """
     from journeynet.data.engines import EngineSettings, build_journey_store, build_store_from_frame
-    from journeynet.data.journeys import build_journeys, split_journeys
-    from journeynet.data.partition import concat_journeys
     from journeynet.data.store import MANIFEST
     from journeynet.errors import InputError
     from journeynet.model.training import make_journeys
 
     d = cfg.data
     settings = EngineSettings.from_data(d)
-    store = d.get("journeys")
-    if not store and settings.engine == "local" and settings.workers == 1:
+    sharded = shards_per_rank(cfg)  # before any building: a bad data.split fails at once
+    if not uses_store(cfg):
         return make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
-    store = Path(store or Path(cfg.paths.output_dir) / "journeys")
+    store = Path(d.get("journeys") or Path(cfg.paths.output_dir) / "journeys")
+    # Lightning's ddp launcher starts the other ranks at fit, so rank 0 has built the store by then;
+    # processes started together (torchrun, srun) would all build it at once: build it beforehand there.
     if not (store / MANIFEST).is_file() and not d.get("touchpoints"):  # generated data: the frame is all there is
         build_store_from_frame(inputs.touchpoints, store, inputs.spend, d.lookback_days, d.max_len,
                                settings.partitions)
@@ -216,16 +349,12 @@ def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndar
         if float(manifest[key]) != float(d[key]):
             raise InputError(f"data.journeys: {store} was built with {key}={manifest[key]}, the config asks "
                              f"data.{key}={d[key]}; point data.journeys at a new directory to rebuild")
-    vocab, journeys = read_store(store)
-    test_fraction = 0.0 if inputs.test_touchpoints is not None else d.test_fraction
-    if d.split == "customer":
-        splits = hash_split(journeys, d.val_fraction, test_fraction, seed=cfg.seed)
-    else:
-        splits = split_journeys(journeys, d.val_fraction, test_fraction, by=d.split, seed=cfg.seed)
-    if inputs.test_touchpoints is not None:
-        test = build_journeys(inputs.test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
-        n = len(journeys)
-        splits["test"] = np.arange(n, n + len(test))
-        journeys = concat_journeys([journeys, test])
-    log.info("journeys from the store %s: %d journeys in %d shards", store, len(journeys), len(manifest["shards"]))
-    return vocab, journeys, splits
+    deferred = StoreForRun(store, inputs.test_touchpoints)
+    if sharded:
+        from journeynet.data.journeys import Vocab
+        from journeynet.data.store import VOCAB
+
+        log.info("journeys from the store %s: %d shards, dealt to %d training processes; rank 0 reads the "
+                 "whole store after training", store, len(manifest["shards"]), trainer_processes(cfg.trainer))
+        return Vocab.load(store / VOCAB), deferred, {}
+    return deferred.read(cfg)

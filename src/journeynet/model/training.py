@@ -24,6 +24,7 @@ from journeynet.model.calibration import calibrate
 from journeynet.model.datamodule import JourneyDataModule
 from journeynet.model.module import JourneyModule
 from journeynet.model.predict import predict_proba
+from journeynet.model.shards import StoreForRun
 from journeynet.net_free import fit_summary_baselines
 from journeynet.progress import progress_enabled
 
@@ -75,24 +76,53 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
     return vocab, concat_journeys(journeys, test), splits
 
 
-def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys, splits: dict[str, np.ndarray],
-                logger: Any, callbacks: list[Any], with_baselines: bool = True) -> TrainedModel:
+def continues_after_fit(global_rank: int) -> bool:
+    """Whether this process goes on after ``trainer.fit``: only global rank 0 does.
+
+    Evaluation, baselines, attribution and the outputs run once, on rank 0; the other
+    ranks of a multi-process trainer stop once fit (and its collectives) is done, so the
+    run dir gets one set of files.
+    """
+    return global_rank == 0
+
+
+def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys | StoreForRun, splits: dict[str, np.ndarray],
+                logger: Any, callbacks: list[Any], with_baselines: bool = True) -> TrainedModel | None:
     """Fit the attention-LSTM, score the test split with the best checkpoint, compare with the baselines.
 
     ``with_baselines=False`` leaves the comparison to :func:`add_baselines`, for baselines
     fitted elsewhere (a second process, while the net trained).
+
+    Returns None on every rank but global rank 0 of a multi-process trainer. When
+    ``journeys`` is a :class:`~journeynet.model.shards.StoreForRun` (a journey store under
+    several processes) each rank trains on its own shards, and rank 0 then reads the whole
+    store for the evaluation and the attribution that follow.
     """
-    dm = JourneyDataModule(journeys, splits, batch_size=cfg.data.batch_size,
-                           num_workers=cfg.data.num_workers, bucket=cfg.data.get("bucket", True), seed=cfg.seed)
+    sharded = isinstance(journeys, StoreForRun)
+    if sharded:
+        dm = journeys.datamodule(cfg)
+    else:
+        dm = JourneyDataModule(journeys, splits, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
+                               bucket=cfg.data.get("bucket", True), seed=cfg.seed)
     net = instantiate(cfg.model, n_channels=vocab.n_channels, n_campaigns=vocab.n_campaigns)
     module: JourneyModule = instantiate(cfg.module, net=net)
     bar = bool(cfg.trainer.get("enable_progress_bar", True)) and progress_enabled()
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_progress_bar=bar)
-    log.info("training on %d journeys (%d val, %d test)", len(splits["train"]), len(splits["val"]),
-             len(splits["test"]))
+    # the shards are already dealt to ranks; Lightning's sampler would deal each rank's share again
+    dealt = {"use_distributed_sampler": False} if sharded else {}
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_progress_bar=bar,
+                                      **dealt)
+    if sharded:
+        log.info("training on the shards of %s, each rank its own", journeys.path)
+    else:
+        log.info("training on %d journeys (%d val, %d test)", len(splits["train"]), len(splits["val"]),
+                 len(splits["test"]))
     t0, c0 = time.perf_counter(), time.process_time()
     trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
     train_seconds, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    if not continues_after_fit(trainer.global_rank):
+        return None
+    if sharded:
+        _, journeys, splits = journeys.read(cfg, vocab)
     ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     best = JourneyModule.load(ckpt) if ckpt else module.eval()
     calibration = calibrate(best.net, journeys.subset(splits["val"])) if len(splits["val"]) else {}
