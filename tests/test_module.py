@@ -126,6 +126,14 @@ def test_cosine_rate_reaches_its_floor_when_the_step_budget_or_the_epochs_end_th
     assert t.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4)
 
 
+def test_the_step_budget_keeps_whole_epochs() -> None:
+    from journeynet.model.training import epochs_within_budget
+
+    assert epochs_within_budget(15, 115, 3000) == 15    # the default world: its 15 epochs
+    assert epochs_within_budget(15, 1205, 3000) == 2    # 600k journeys: two whole epochs, not 2.5
+    assert epochs_within_budget(15, 5000, 3000) == 1    # an epoch longer than the budget: one
+
+
 def test_bucketing_reduces_padding_and_covers_every_journey(data: tuple) -> None:
     j, _ = data
     idx = np.arange(len(j))

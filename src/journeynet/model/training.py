@@ -108,9 +108,16 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys | StoreForRun,
     module: JourneyModule = instantiate(cfg.module, net=net)
     bar = bool(cfg.trainer.get("enable_progress_bar", True)) and progress_enabled()
     # the shards are already dealt to ranks; Lightning's sampler would deal each rank's share again
-    dealt = {"use_distributed_sampler": False} if sharded else {}
+    extra: dict[str, Any] = {"use_distributed_sampler": False} if sharded else {}
+    budget = cfg.get("step_budget")
+    if budget and not sharded:  # a rank's sharded batch count needs the process group, which fit starts
+        steps = -(-len(dm.train_dataloader()) // int(cfg.trainer.get("accumulate_grad_batches", 1) or 1))
+        extra["max_epochs"] = epochs_within_budget(int(cfg.trainer.max_epochs), steps, int(budget))
+        if extra["max_epochs"] < cfg.trainer.max_epochs:
+            log.info("step_budget=%d: %d epochs of %d steps (trainer.max_epochs=%d)", budget, extra["max_epochs"],
+                     steps, cfg.trainer.max_epochs)
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_progress_bar=bar,
-                                      **dealt)
+                                      **extra)
     if sharded:
         log.info("training on the shards of %s, each rank its own", journeys.path)
     else:
@@ -141,6 +148,11 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys | StoreForRun,
     if with_baselines:
         add_baselines(trained, *fit_summary_baselines(journeys, splits, cfg.seed, vocab.n_channels))
     return trained
+
+
+def epochs_within_budget(max_epochs: int, steps_per_epoch: int, budget: int) -> int:
+    """Whole epochs within ``budget`` optimizer steps: at least one, at most ``max_epochs``."""
+    return max(1, min(max_epochs, budget // max(steps_per_epoch, 1)))
 
 
 def add_baselines(trained: TrainedModel, baseline_p: dict[str, np.ndarray], seconds: float) -> None:
