@@ -36,7 +36,7 @@ from journeynet.causal.engine import EngineResult, fit_engine
 from journeynet.causal.fit import FunnelFitConfig, fit_funnel
 from journeynet.causal.interventions import response_points
 from journeynet.data.journeys import Vocab, build_journeys
-from journeynet.pipeline import daily_units
+from journeynet.net_free import daily_units
 from journeynet.planning.budget import BudgetProblem, allocate_budget, extrapolation_caps
 from journeynet.planning.response import fit_curves
 from journeynet.synthetic.simulate import SimConfig, simulate

@@ -24,7 +24,7 @@ from journeynet.causal.fit import FunnelFitConfig, fit_funnel
 from journeynet.causal.interventions import response_points
 from journeynet.causal.sample import SimConfig, simulate
 from journeynet.causal.sample_truth import plan_conversions
-from journeynet.pipeline import daily_units
+from journeynet.net_free import daily_units
 from journeynet.planning.budget import BudgetProblem, allocate_budget, extrapolation_caps, project
 from journeynet.planning.response import fit_curves
 

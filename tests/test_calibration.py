@@ -170,7 +170,7 @@ def _plan_in_the_true_world(sim, data, params) -> float:
     """The default budget problem planned on ``params``' rollout curves, scored in the generated world."""
     from journeynet.attribution.tables import funnel_table
     from journeynet.causal.interventions import response_points
-    from journeynet.pipeline import daily_units
+    from journeynet.net_free import daily_units
     from journeynet.planning.budget import BudgetProblem, allocate_budget
     from journeynet.planning.response import fit_curves
     from journeynet.synthetic.truth import plan_conversions

@@ -1,4 +1,4 @@
-"""What ``train.py`` computes without the trained net: the summary baselines and the funnel engine.
+"""What ``train.py`` computes without the trained net: the summary baselines, the funnel engine, the curves.
 
 It runs in a second process while the net trains (:class:`journeynet.background.Background`),
 so this module imports neither Lightning nor the net: the process starts in about half
@@ -18,8 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 from journeynet.attribution.interventional import interventional
 from journeynet.causal.fit import FunnelFitConfig
 from journeynet.model.baselines import fit_baselines
+from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.revenue import revenue_per_conversion
 
-__all__ = ["fit_summary_baselines", "funnel_effects", "net_free_work"]
+__all__ = ["daily_units", "fit_summary_baselines", "funnel_effects", "net_free_work", "response_outputs"]
 
 
 def fit_summary_baselines(journeys: Any, splits: dict[str, np.ndarray], seed: int,
@@ -48,6 +50,63 @@ def funnel_effects(cfg: DictConfig, inputs: Any) -> tuple[pd.DataFrame, dict[str
     if inputs.spend is None or a.engine != "funnel":
         return None
     fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
-    return interventional(fit_cfg, inputs.touchpoints, inputs.spend, tuple(cfg.response.spend_multiples),
-                          a.get("cache_dir"), bool(a.get("refit", False)), int(a.get("response_draws", 20)),
-                          experiments=getattr(inputs, "experiments", None))
+    table, extras = interventional(fit_cfg, inputs.touchpoints, inputs.spend, tuple(cfg.response.spend_multiples),
+                                   a.get("cache_dir"), bool(a.get("refit", False)), int(a.get("response_draws", 20)),
+                                   experiments=getattr(inputs, "experiments", None))
+    extras.update(response_outputs(inputs, table, extras, cfg.response.method))
+    return table, extras
+
+
+def response_outputs(inputs: Any, funnel: pd.DataFrame, extras: dict[str, Any], method: str) -> dict[str, Any]:
+    """The frames of ``daily_units.csv``, ``response_curves.csv`` and ``response_draws.csv``.
+
+    Keys ``daily``, ``curves``, ``draws``. ``funnel`` is the engine's table: one row per
+    paid unit with its ``attributed_conversions``.
+    """
+    daily = daily_units(inputs.touchpoints, inputs.spend, funnel)
+    pooled = _pooled(funnel, daily)
+    fits = fit_curves(daily, pooled, extras["points"], method)
+    revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
+    draws = None
+    if extras["draw_points"] is not None:
+        draws = response_draws(daily, pooled, extras["draw_points"], method)
+    return {"daily": daily, "curves": curves_frame(fits, revenue), "draws": draws}
+
+
+def daily_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Per paid unit and day: spend, exposure (touches delivered) and per-day attributed credit.
+
+    The per-day credit spreads a unit's pooled effect over days in proportion to its
+    last-touch conversions that day: the noisy signal the ``daily`` curve method uses.
+    """
+    tp = touchpoints.assign(date=touchpoints["timestamp"].dt.normalize())
+    keys = ["date", "channel", "campaign_type"]
+    touches = tp.groupby(keys).size().rename("exposure")
+    last = tp[tp["converted"] == 1].groupby(keys).size().rename("last_touch")
+    daily = spend[keys + ["spend"]].merge(touches, on=keys, how="left").merge(last, on=keys, how="left")
+    daily[["exposure", "last_touch"]] = daily[["exposure", "last_touch"]].fillna(0.0)
+    pooled = table.set_index(["channel", "campaign_type"])["attributed_conversions"]
+    lt_total = daily.groupby(["channel", "campaign_type"])["last_touch"].transform("sum")
+    unit_pool = pd.Series(list(zip(daily["channel"], daily["campaign_type"], strict=True))).map(pooled).to_numpy()
+    days = daily.groupby(["channel", "campaign_type"])["date"].transform("size")
+    share = np.where(lt_total > 0, daily["last_touch"] / lt_total.where(lt_total > 0, 1), 1.0 / days)
+    daily["attributed"] = np.nan_to_num(unit_pool.astype(float)) * share
+    return daily
+
+
+def response_draws(daily: pd.DataFrame, pooled: dict[tuple[str, str], float], draw_points: pd.DataFrame,
+                   method: str) -> pd.DataFrame:
+    """One fitted curve per unit and draw of the engine: the plan's interval carries the engine's uncertainty."""
+    frames = []
+    for draw, pts in draw_points.groupby("draw"):
+        fits = fit_curves(daily, pooled, pts.drop(columns="draw"), method)
+        frames.append(curves_frame(fits).assign(draw=int(draw)))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["draw", *[c for c in out.columns if c != "draw"]]]
+
+
+def _pooled(funnel: pd.DataFrame, daily: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Each spend unit's attributed conversions over the window (0 for a unit the engine left out)."""
+    value = {(c, k): float(v) for c, k, v in zip(funnel["channel"], funnel["campaign_type"],
+                                                  funnel["attributed_conversions"].fillna(0.0), strict=True)}
+    return {u: value.get(u, 0.0) for u in zip(daily["channel"], daily["campaign_type"], strict=True)}

@@ -30,8 +30,6 @@ from journeynet.model.shards import journeys_for_run, trainer_processes
 from journeynet.model.training import TrainedModel, add_baselines, train_model
 from journeynet.net_free import funnel_effects, net_free_work
 from journeynet.outputs import OutputStage
-from journeynet.planning.response import curves_frame, fit_curves
-from journeynet.planning.revenue import revenue_per_conversion
 from journeynet.preflight import SettingError, check_device, check_resume
 
 log = logging.getLogger(__name__)
@@ -165,27 +163,6 @@ def _sample(n: int, max_n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_n, replace=False))
 
 
-def daily_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Per paid unit and day: spend, exposure (touches delivered) and per-day attributed credit.
-
-    The per-day credit spreads a unit's pooled effect over days in proportion to its
-    last-touch conversions that day: the noisy signal the ``daily`` curve method uses.
-    """
-    tp = touchpoints.assign(date=touchpoints["timestamp"].dt.normalize())
-    keys = ["date", "channel", "campaign_type"]
-    touches = tp.groupby(keys).size().rename("exposure")
-    last = tp[tp["converted"] == 1].groupby(keys).size().rename("last_touch")
-    daily = spend[keys + ["spend"]].merge(touches, on=keys, how="left").merge(last, on=keys, how="left")
-    daily[["exposure", "last_touch"]] = daily[["exposure", "last_touch"]].fillna(0.0)
-    pooled = table.set_index(["channel", "campaign_type"])["attributed_conversions"]
-    lt_total = daily.groupby(["channel", "campaign_type"])["last_touch"].transform("sum")
-    unit_pool = pd.Series(list(zip(daily["channel"], daily["campaign_type"], strict=True))).map(pooled).to_numpy()
-    days = daily.groupby(["channel", "campaign_type"])["date"].transform("size")
-    share = np.where(lt_total > 0, daily["last_touch"] / lt_total.where(lt_total > 0, 1), 1.0 / days)
-    daily["attributed"] = np.nan_to_num(unit_pool.astype(float)) * share
-    return daily
-
-
 def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: TrainedModel,
                   table: pd.DataFrame, extras: dict[str, Any], figures: dict[str, Any]) -> None:
     """Write the contract's files (and the run's own) into the staging area."""
@@ -204,13 +181,10 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         stage.write_json("funnel_params.json", extras["params"].to_dict())
         stage.write_csv("response_points.csv", extras["points"])
         stage.write_csv("attribution_channels.csv", extras["channels"])
-        daily = daily_units(inputs.touchpoints, inputs.spend, table)
-        stage.write_csv("daily_units.csv", daily)
-        fits = fit_curves(daily, _pooled(table), extras["points"], cfg.response.method)
-        revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
-        stage.write_csv("response_curves.csv", curves_frame(fits, revenue))
-        if extras["draw_points"] is not None:
-            stage.write_csv("response_draws.csv", response_draws(daily, table, extras["draw_points"], cfg))
+        stage.write_csv("daily_units.csv", extras["daily"])
+        stage.write_csv("response_curves.csv", extras["curves"])
+        if extras["draws"] is not None:
+            stage.write_csv("response_draws.csv", extras["draws"])
         metrics["model_checks"] = extras["checks"]
         stage.write_csv("model_checks.csv", extras["checks_table"])
         if extras.get("experiments") is not None:
@@ -232,23 +206,6 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         shutil.copyfile(trained.best_ckpt, stage.path_for("model.ckpt"))
     for tag, fig in figures.items():
         fig.savefig(stage.path_for(tag.split("/")[1] + ".png"), dpi=110, bbox_inches="tight")
-
-
-def response_draws(daily: pd.DataFrame, table: pd.DataFrame, draw_points: pd.DataFrame,
-                   cfg: DictConfig) -> pd.DataFrame:
-    """One fitted curve per unit and draw of the engine: the plan's interval carries the engine's uncertainty."""
-    frames = []
-    for draw, pts in draw_points.groupby("draw"):
-        fits = fit_curves(daily, _pooled(table), pts.drop(columns="draw"), cfg.response.method)
-        frames.append(curves_frame(fits).assign(draw=int(draw)))
-    out = pd.concat(frames, ignore_index=True)
-    return out[["draw", *[c for c in out.columns if c != "draw"]]]
-
-
-def _pooled(table: pd.DataFrame) -> dict[tuple[str, str], float]:
-    paid = table[table["paid"].astype(bool)]
-    return {(c, k): float(v) for c, k, v in zip(paid["channel"], paid["campaign_type"],
-                                                 paid["attributed_conversions"].fillna(0.0), strict=True)}
 
 
 def make_figures(trained: TrainedModel, table: pd.DataFrame, checks: tuple | None = None) -> dict[str, Any]:
