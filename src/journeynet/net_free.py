@@ -8,6 +8,7 @@ the time.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from journeynet.attribution.interventional import interventional
 from journeynet.causal.fit import FunnelFitConfig
 from journeynet.model.baselines import fit_baselines
+from journeynet.outputs import write_csv_file, write_json_file
 from journeynet.planning.response import curves_frame, fit_curves
 from journeynet.planning.revenue import revenue_per_conversion
 
@@ -33,15 +35,30 @@ def fit_summary_baselines(journeys: Any, splits: dict[str, np.ndarray], seed: in
 
 
 def net_free_work(cfg: DictConfig, inputs: Any, journeys: Any, splits: dict[str, np.ndarray],
-                  n_channels: int) -> dict[str, Any]:
-    """What does not need the trained net: the summary baselines and the funnel engine's fits.
+                  n_channels: int, input_copies: dict[str, Path] | None = None) -> dict[str, Any]:
+    """What does not need the trained net: the summary baselines, the funnel engine's fits, the curves.
 
     Runs in a second process while the net trains (:class:`journeynet.background.Background`).
+    ``input_copies`` are the staged paths of :func:`write_input_copies` (a generated world's
+    inputs and truth), written here too.
     """
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     baselines = fit_summary_baselines(journeys, splits, cfg.seed, n_channels)
-    return {"baselines": baselines, "funnel": funnel_effects(cfg, inputs)}
+    funnel = funnel_effects(cfg, inputs)
+    if input_copies:
+        write_input_copies(inputs, input_copies)
+    return {"baselines": baselines, "funnel": funnel}
+
+
+INPUT_COPIES = ("touchpoints.csv", "spend.csv", "ground_truth.json")
+
+
+def write_input_copies(inputs: Any, paths: dict[str, Path]) -> None:
+    """A generated world's touchpoints, spend and truth, kept in the run dir (``paths``: by name)."""
+    write_csv_file(paths["touchpoints.csv"], inputs.touchpoints)  # 1.6M rows: 5 s
+    write_csv_file(paths["spend.csv"], inputs.spend)
+    write_json_file(paths["ground_truth.json"], inputs.truth)
 
 
 def funnel_effects(cfg: DictConfig, inputs: Any) -> tuple[pd.DataFrame, dict[str, Any]] | None:

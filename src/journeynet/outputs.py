@@ -55,6 +55,17 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def write_csv_file(path: str | Path, df: pd.DataFrame, **to_csv_kwargs: Any) -> None:
+    """``df`` as CSV at ``path``, no index unless asked: every CSV a run writes."""
+    to_csv_kwargs.setdefault("index", False)
+    df.to_csv(path, **to_csv_kwargs)
+
+
+def write_json_file(path: str | Path, obj: Any) -> None:
+    """``obj`` as JSON at ``path``, indent 2, NaN written as null: every JSON a run writes."""
+    Path(path).write_text(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+
+
 class OutputStage:
     """Collect a run's output files and publish them only when the run succeeds.
 
@@ -97,14 +108,12 @@ class OutputStage:
 
     def write_csv(self, name: str, df: pd.DataFrame, **to_csv_kwargs: Any) -> Path:
         """Stage ``df`` as CSV (no index unless asked) and return its final path."""
-        to_csv_kwargs.setdefault("index", False)
-        df.to_csv(self.path_for(name), **to_csv_kwargs)
+        write_csv_file(self.path_for(name), df, **to_csv_kwargs)
         return self.run_dir / name
 
     def write_json(self, name: str, obj: Any) -> Path:
         """Stage ``obj`` as JSON with indent 2, NaN written as null; return its final path."""
-        text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
-        self.path_for(name).write_text(text + "\n")
+        write_json_file(self.path_for(name), obj)
         return self.run_dir / name
 
     def write_text(self, name: str, text: str) -> Path:

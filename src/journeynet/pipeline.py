@@ -28,7 +28,7 @@ from journeynet.data.inputs import load_inputs
 from journeynet.data.journeys import Journeys
 from journeynet.model.shards import journeys_for_run, trainer_processes
 from journeynet.model.training import TrainedModel, add_baselines, train_model
-from journeynet.net_free import funnel_effects, net_free_work
+from journeynet.net_free import INPUT_COPIES, funnel_effects, net_free_work, write_input_copies
 from journeynet.outputs import OutputStage
 from journeynet.preflight import SettingError, check_device, check_resume
 
@@ -53,10 +53,13 @@ def run_training(cfg: DictConfig) -> float:
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     if cfg.attribution.engine not in ("funnel", "none"):
         raise SettingError(f"attribution.engine must be funnel or none, got '{cfg.attribution.engine}'")
-    side = None
-    if background_enabled(cfg, len(journeys) if isinstance(journeys, Journeys) else 0):
-        side = Background(net_free_work, net_free_settings(cfg), inputs, journeys, splits, vocab.n_channels)
-    with OutputStage(out_dir) as stage, side or contextlib.nullcontext():
+    with OutputStage(out_dir) as stage, contextlib.ExitStack() as running:
+        side, copies = None, None
+        if background_enabled(cfg, len(journeys) if isinstance(journeys, Journeys) else 0):
+            if inputs.truth is not None:
+                copies = {name: stage.path_for(name) for name in INPUT_COPIES}
+            side = running.enter_context(Background(net_free_work, net_free_settings(cfg), inputs, journeys, splits,
+                                                    vocab.n_channels, copies))
         trained = train_model(cfg, vocab, journeys, splits, logger, callbacks, with_baselines=side is None)
         if trained is None:  # a DDP rank other than 0, done after fit: rank 0 evaluates and writes once
             return float("nan")
@@ -68,7 +71,7 @@ def run_training(cfg: DictConfig) -> float:
         table, extras = attribute(cfg, inputs, trained, funnel)
         checks = (extras["checks_table"], extras["checks"]) if "checks" in extras else None
         figures = make_figures(trained, table, checks)
-        write_outputs(stage, cfg, inputs, trained, table, extras, figures)
+        write_outputs(stage, cfg, inputs, trained, table, extras, figures, inputs_copied=copies is not None)
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
     return float(metric)
@@ -164,8 +167,12 @@ def _sample(n: int, max_n: int, seed: int) -> np.ndarray:
 
 
 def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: TrainedModel,
-                  table: pd.DataFrame, extras: dict[str, Any], figures: dict[str, Any]) -> None:
-    """Write the contract's files (and the run's own) into the staging area."""
+                  table: pd.DataFrame, extras: dict[str, Any], figures: dict[str, Any],
+                  inputs_copied: bool = False) -> None:
+    """Write the contract's files (and the run's own) into the staging area.
+
+    ``inputs_copied``: a generated world's inputs and truth were staged by the second process.
+    """
     metrics = dict(trained.metrics)
     if inputs.unmatched is not None and len(inputs.unmatched):
         metrics["paid_units_without_spend"] = inputs.unmatched.to_dict(orient="records")
@@ -173,9 +180,8 @@ def write_outputs(stage: OutputStage, cfg: DictConfig, inputs: Any, trained: Tra
         from journeynet.attribution.evaluation import truth_report
 
         metrics["truth"] = truth_report(inputs.truth, table, inputs.touchpoints)
-        stage.write_csv("touchpoints.csv", inputs.touchpoints)
-        stage.write_csv("spend.csv", inputs.spend)
-        stage.write_json("ground_truth.json", inputs.truth)
+        if not inputs_copied:
+            write_input_copies(inputs, {name: stage.path_for(name) for name in INPUT_COPIES})
     if extras:
         metrics["funnel"] = extras["diagnostics"]
         stage.write_json("funnel_params.json", extras["params"].to_dict())
