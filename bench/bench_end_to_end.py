@@ -1,6 +1,7 @@
 """End to end at hackathon scale: ``train.py`` then ``optimize.py`` as subprocesses.
 
     PYTHONPATH=src python bench/bench_end_to_end.py [--pool 800000] [--repeats 1] [--out outputs/bench_e2e]
+    PYTHONPATH=src python bench/bench_end_to_end.py --csv RUN_DIR   # read a run's touchpoints.csv and spend.csv
 
 ``data.synthetic.pool=800000`` generates about 1.56M touchpoints (about 1.95 touches per
 pool member, 0.73 of the pool touched). Each phase runs under ``/usr/bin/time -v`` when
@@ -36,12 +37,10 @@ TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists(
 
 # train.log lines that open a phase (logger message prefix -> phase name)
 PHASES = [
-    ("generated ", "simulate + load"),
-    ("training on ", "journeys + split"),
-    ("test AUC", "train + test + baselines"),
-    ("funnel fit:", "attribution (classic, attention, naive, funnel fit)"),
+    ("training on ", "load (or generate) + journeys"),
+    ("`Trainer.fit` stopped", "net training (baselines, engine, curves beside it)"),
+    ("test AUC", "evaluation, best achievable, the second process's result"),
 ]
-
 
 def run(cmd: list[str], log_path: Path) -> dict[str, float]:
     """Run ``cmd`` (under ``time -v`` if available); wall seconds and peak RSS in MB."""
@@ -98,7 +97,7 @@ def phase_times(log_file: Path) -> dict[str, float]:
         hit = next((t for t, line in stamps if prefix in line), None)
         if hit is not None:
             marks.append((hit, name))
-    marks.append((end, "outputs (curves, files, figures)"))
+    marks.append((end, "attribution tables, figures, outputs"))
     out = {}
     for (t0, _), (t1, name) in zip(marks, marks[1:], strict=False):
         out[name] = (t1 - t0).total_seconds()
@@ -111,6 +110,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", default="outputs/bench_e2e")
     ap.add_argument("--extra", nargs="*", default=[], help="more train.py overrides")
+    ap.add_argument("--csv", default=None, help="a run dir whose touchpoints.csv and spend.csv to read (data=csv, "
+                    "as a user with an export runs it) instead of generating a world")
     args = ap.parse_args()
     out = ROOT / args.out
     results = []
@@ -120,14 +121,19 @@ def main() -> None:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
-        train = run([sys.executable, "train.py", f"data.synthetic.pool={args.pool}",
-                     f"hydra.run.dir={run_dir}", *args.extra], out / f"train{r}.out")
+        if args.csv:
+            src = Path(args.csv).resolve()
+            data = ["data=csv", f"data.touchpoints={src / 'touchpoints.csv'}", f"data.spend={src / 'spend.csv'}"]
+        else:
+            data = [f"data.synthetic.pool={args.pool}"]
+        train = run([sys.executable, "train.py", *data, f"hydra.run.dir={run_dir}", *args.extra],
+                    out / f"train{r}.out")
         opt_dir = out / f"optimize{r}"
         optimize = run([sys.executable, "optimize.py", f"run_dir={run_dir}", f"hydra.run.dir={opt_dir}"],
                        out / f"optimize{r}.out")
         phases = phase_times(run_dir / "train.log")
         n_tp = None
-        tp_file = run_dir / "touchpoints.csv"
+        tp_file = Path(args.csv) / "touchpoints.csv" if args.csv else run_dir / "touchpoints.csv"
         if tp_file.exists():
             with open(tp_file) as fh:
                 n_tp = sum(1 for _ in fh) - 1
@@ -142,7 +148,8 @@ def main() -> None:
     wall = statistics.median(r["total_wall_s"] for r in results)
     peak = statistics.median(max(r["peak_rss_mb"], r["peak_tree_rss_mb"]) for r in results)
     cpu = statistics.median(r["total_cpu_s"] for r in results)
-    print(f"\npool={args.pool} touchpoints={results[-1]['touchpoints']}: end to end {wall:.1f} s "
+    source = f"csv={args.csv}" if args.csv else f"pool={args.pool}"
+    print(f"\n{source} touchpoints={results[-1]['touchpoints']}: end to end {wall:.1f} s "
           f"(target < 180 s: {'met' if wall < 180 else f'missed by {wall - 180:.0f} s'}), "
           f"CPU time {cpu:.1f} s, peak RSS of the process tree {peak / 1024:.2f} GB "
           f"(target < 4 GB: {'met' if peak < 4096 else 'missed'})")
