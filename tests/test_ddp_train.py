@@ -47,11 +47,12 @@ def test_trainer_processes(trainer, expected):
     assert trainer_processes(OmegaConf.create(trainer)) == expected
 
 
-def _cfg(tmp_path, trainer, journeys="store", split="customer", engine="local", test_fraction=0.2):
+def _cfg(tmp_path, trainer, journeys="store", split="customer", engine="local", test_fraction=0.2,
+         test_touchpoints=None):
     data = {"touchpoints": str(tmp_path / "tp"), "lookback_days": 30, "max_len": 50, "split": split,
             "val_fraction": 0.1, "test_fraction": test_fraction, "engine": engine, "partitions": 5, "workers": 1,
             "journeys": str(tmp_path / journeys) if journeys else None, "batch_size": 16, "num_workers": 0,
-            "bucket": "mixed"}
+            "bucket": "mixed", "test_touchpoints": test_touchpoints}
     return OmegaConf.create({"seed": 3, "data": data, "trainer": trainer,
                              "paths": {"output_dir": str(tmp_path / "run")}})
 
@@ -95,6 +96,16 @@ def test_a_rank_other_than_zero_stops_after_training_and_writes_nothing(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
+def test_the_test_fraction_follows_the_config_not_a_loaded_frame(tmp_path):
+    frame = object()
+    cfg = _cfg(tmp_path, DDP, test_touchpoints=str(tmp_path / "test.csv"))
+    assert StoreForRun(tmp_path, frame).test_fraction(cfg) == StoreForRun(tmp_path).test_fraction(cfg) == 0.0
+    cfg = _cfg(tmp_path, DDP, test_fraction=0.3)
+    assert StoreForRun(tmp_path).test_fraction(cfg) == 0.3
+    with pytest.raises(ValueError, match="held-out test frame was given"):
+        StoreForRun(tmp_path, frame).read(cfg)  # a frame the config does not name would be dropped silently
+
+
 def _keys(journeys, idx):
     return sorted(f"{journeys.customer_id[i]}#{journeys.journey[i]}" for i in idx)
 
@@ -106,9 +117,11 @@ def test_ranks_split_the_store_as_one_process_does(tmp_path, held_out_test):
     test_tp = load_touchpoints(write_lake(touchpoints(40, seed=9), tmp_path / "test", n_files=1)) \
         if held_out_test else None
     inputs = SimpleNamespace(touchpoints=load_touchpoints(lake), spend=None, test_touchpoints=test_tp)
+    held_out = str(tmp_path / "test") if held_out_test else None
 
-    one_vocab, one, one_splits = journeys_for_run(_cfg(tmp_path, {"accelerator": "cpu", "devices": 1}), inputs)
-    cfg = _cfg(tmp_path, DDP)
+    one_vocab, one, one_splits = journeys_for_run(_cfg(tmp_path, {"accelerator": "cpu", "devices": 1},
+                                                       test_touchpoints=held_out), inputs)
+    cfg = _cfg(tmp_path, DDP, test_touchpoints=held_out)
     vocab, deferred, splits = journeys_for_run(cfg, inputs)
     # nothing read but the vocabulary before fit
     assert isinstance(deferred, StoreForRun) and splits == {} and vocab == one_vocab

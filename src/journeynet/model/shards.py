@@ -277,8 +277,12 @@ class StoreForRun:
     test_touchpoints: Any = None
 
     def test_fraction(self, cfg: Any) -> float:
-        """Share of the store's customers in test: none when a held-out test file is the test split."""
-        return 0.0 if self.test_touchpoints is not None else float(cfg.data.test_fraction)
+        """Share of the store's customers in test: none when a held-out test file is the test split.
+
+        Decided from the config (``data.test_touchpoints``), not from a loaded frame, so a rank
+        that loads no file splits its customers as rank 0 does.
+        """
+        return 0.0 if cfg.data.get("test_touchpoints") else float(cfg.data.test_fraction)
 
     def datamodule(self, cfg: Any) -> ShardedJourneyDataModule:
         """Serve the current rank's shards, split by customer hash exactly as :meth:`read` splits the whole store."""
@@ -296,6 +300,9 @@ class StoreForRun:
         from journeynet.data.partition import concat_journeys
 
         d = cfg.data
+        if bool(d.get("test_touchpoints")) != (self.test_touchpoints is not None):  # test_fraction reads the config
+            raise ValueError(f"data.test_touchpoints={d.get('test_touchpoints')!r} but the held-out test frame was "
+                             f"{'not ' if self.test_touchpoints is None else ''}given")
         store_vocab, journeys = read_store(self.path)
         vocab = store_vocab if vocab is None else vocab
         if d.split == "customer":
