@@ -284,6 +284,14 @@ def test_ddp_train_on_a_store_trains_per_rank_shards_and_writes_once(tmp_path):
     for r, line in ranks.items():
         assert int(line[3]) == sum(manifest["shards"][i]["journeys"] for i in shards[r])
 
+    # rank 0 alone generated the world (and built the store); rank 1 read only the store's vocabulary and shards
+    assert len(re.findall(r"generated \d+ touchpoints", logs["train.log"])) == 1
+    assert not re.search(r"generated \d+ touchpoints", logs["train_ddp_process_1.log"])
+    assert "journeys from the store" in logs["train.log"]
+    assert "journeys from the store" not in logs["train_ddp_process_1.log"]
+    assert re.search(r"rank 1: trains on its shards of the store .*; the inputs are loaded by rank 0 only",
+                     logs["train_ddp_process_1.log"])
+
     # rank 0's whole-store evaluation uses the union of the ranks' training splits
     n_train = sum(int(line[4]) for line in ranks.values())
     assert re.search(rf"baseline logistic fit on {n_train} journeys", logs["train.log"])
