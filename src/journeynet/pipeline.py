@@ -43,9 +43,12 @@ def run_training(cfg: DictConfig) -> float:
     check_device(cfg.trainer)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    inputs = load_inputs(cfg.data)
-    vocab, journeys, splits = journeys_for_run(cfg, inputs)  # a journey store when data.journeys/engine ask
-    if inputs.spend is None:
+    from journeynet.model.shards import store_for_launched_rank
+
+    rank_store = store_for_launched_rank(cfg)  # a DDP rank >= 1 trains on its shards: no inputs loaded
+    inputs = load_inputs(cfg.data) if rank_store is None else None
+    vocab, journeys, splits = rank_store or journeys_for_run(cfg, inputs)  # a store when data.journeys/engine ask
+    if inputs is not None and inputs.spend is None:
         declare_paid(vocab, inputs.paid_channels)
     check_resume(cfg.get("ckpt_path"), OmegaConf.to_container(cfg.model, resolve=True),
                  {"n_channels": vocab.n_channels, "n_campaigns": vocab.n_campaigns})

@@ -20,7 +20,9 @@ With Lightning, pass ``use_distributed_sampler=False`` (the data is already deal
 gives a journey store and the trainer starts more than one process (a ``ddp`` strategy
 with ``trainer.devices x trainer.num_nodes > 1``): see :func:`shards_per_rank` and
 :class:`StoreForRun`. Only the training is sharded: after ``fit``, rank 0 reads the whole
-store to score the test split and run the attribution, which need every journey.
+store to score the test split and run the attribution, which need every journey. Rank 0
+alone loads the inputs; the ranks Lightning starts at ``fit`` take the vocabulary from the
+store and load nothing but their shards (:func:`store_for_launched_rank`).
 
 Quickstart::
 
@@ -32,6 +34,7 @@ Quickstart::
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,6 +259,76 @@ def shards_per_rank(cfg: Any) -> bool:
     return True
 
 
+def launched_rank(trainer_cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> int:
+    """Global rank a DDP launcher started this process as, read from the environment; 0 when none did.
+
+    Known before the trainer exists. Lightning's ``ddp`` launcher (``subprocess_script``) runs
+    ``train.py`` again for each local rank >= 1 when ``fit`` starts, with ``LOCAL_RANK``,
+    ``NODE_RANK`` and ``WORLD_SIZE`` set (rank 0 has none of them before ``fit``); the global
+    rank is then ``NODE_RANK x devices per node + LOCAL_RANK``, as Lightning computes it
+    (``GROUP_RANK`` stands in for ``NODE_RANK``, as in Lightning). ``torchrun`` also sets
+    ``RANK``, the global rank, which is taken as is. Without both ``LOCAL_RANK`` and
+    ``WORLD_SIZE`` the process counts as rank 0: a plain run, rank 0 before ``fit``, a node's
+    first process under a multi-node Lightning launch, ``srun`` (SLURM's own variables). Counting
+    a process as rank 0 only costs memory (it loads the inputs); the trainer knows the real rank.
+
+    Parameters
+    ----------
+    trainer_cfg : Mapping
+        The ``trainer`` config; its ``devices`` (and ``accelerator``) give the devices per node.
+    environ : Mapping, optional
+        The environment to read; ``os.environ`` by default.
+    """
+    env = os.environ if environ is None else environ
+    if "LOCAL_RANK" not in env or "WORLD_SIZE" not in env:
+        return 0
+    if env.get("RANK"):
+        return int(env["RANK"])
+    node = int(env.get("NODE_RANK") or env.get("GROUP_RANK") or 0)
+    per_node = _device_count(trainer_cfg.get("devices", "auto"), str(trainer_cfg.get("accelerator", "auto")))
+    return node * per_node + int(env["LOCAL_RANK"])
+
+
+def store_dir(cfg: Any) -> Path:
+    """The journey store of a run: ``data.journeys``, else ``journeys/`` in the run directory."""
+    return Path(cfg.data.get("journeys") or Path(cfg.paths.output_dir) / "journeys")
+
+
+def store_for_launched_rank(cfg: Any) -> tuple[Any, StoreForRun, dict[str, np.ndarray]] | None:
+    """What a DDP rank >= 1 trains on without loading the inputs; None on every other process.
+
+    On a rank >= 1 (:func:`launched_rank`) of a run that trains per-rank shards
+    (:func:`shards_per_rank`) on a store that exists, the vocabulary comes from the store and
+    the journeys are a :class:`StoreForRun` that holds no frame and will not be read whole:
+    this rank loads only its own shards at ``fit``. Rank 0 loaded and validated the inputs and
+    built the store before ``fit`` started this process, so a bad input file stopped the run
+    there. Elsewhere (rank 0, one process, no store yet because the processes started
+    together) the run loads its inputs as before: None.
+    """
+    from journeynet.data.journeys import Vocab
+    from journeynet.data.store import MANIFEST, VOCAB
+
+    rank = launched_rank(cfg.get("trainer") or {})
+    if rank == 0 or not shards_per_rank(cfg):
+        return None
+    store = store_dir(cfg)
+    if not (store / MANIFEST).is_file():
+        return None
+    check_store_settings(store, read_manifest(store), cfg.data)
+    log.info("rank %d: trains on its shards of the store %s; the inputs are loaded by rank 0 only", rank, store)
+    return Vocab.load(store / VOCAB), StoreForRun(store, evaluates=False), {}
+
+
+def check_store_settings(store: Path, manifest: Mapping[str, Any], data_cfg: Any) -> None:
+    """Raise InputError when the store was built with other journey settings than ``data`` asks."""
+    from journeynet.errors import InputError
+
+    for key in ("lookback_days", "max_len"):
+        if float(manifest[key]) != float(data_cfg[key]):
+            raise InputError(f"data.journeys: {store} was built with {key}={manifest[key]}, the config asks "
+                             f"data.{key}={data_cfg[key]}; point data.journeys at a new directory to rebuild")
+
+
 @dataclass
 class StoreForRun:
     """A journey store that ``train_model`` reads shard by shard while training, whole afterwards.
@@ -263,22 +336,35 @@ class StoreForRun:
     It stands in for the journeys ``journeys_for_run`` would otherwise read: every rank
     loads only its own shards into :meth:`datamodule`, and after ``fit`` rank 0 alone calls
     :meth:`read`, which loads the WHOLE store (and the held-out test file) for scoring the
-    test split, the baselines and the attribution. Only training memory is per rank.
+    test split, the baselines and the attribution.
+
+    What each rank holds: rank 0 has loaded the inputs (touchpoints, spend, the held-out
+    test file) before ``fit``, as a one-process run does, and its own shards during ``fit``.
+    A rank >= 1 started by Lightning's launcher holds only the store's vocabulary and its
+    own shards (:func:`store_for_launched_rank`): no input frame, no generated world; its
+    ``StoreForRun`` has ``evaluates=False`` and no test frame.
 
     Parameters
     ----------
     path : Path
         The store directory.
     test_touchpoints : pandas.DataFrame, optional
-        ``data.test_touchpoints`` loaded; its journeys become the test split.
+        ``data.test_touchpoints`` loaded (rank 0); its journeys become the test split.
+    evaluates : bool
+        Whether this process reads the whole store after ``fit`` (False on a rank >= 1).
     """
 
     path: Path
     test_touchpoints: Any = None
+    evaluates: bool = True
 
     def test_fraction(self, cfg: Any) -> float:
-        """Share of the store's customers in test: none when a held-out test file is the test split."""
-        return 0.0 if self.test_touchpoints is not None else float(cfg.data.test_fraction)
+        """Share of the store's customers in test: none when a held-out test file is the test split.
+
+        Decided from the config (``data.test_touchpoints``), not from a loaded frame, so a rank
+        that loads no file splits its customers as rank 0 does.
+        """
+        return 0.0 if cfg.data.get("test_touchpoints") else float(cfg.data.test_fraction)
 
     def datamodule(self, cfg: Any) -> ShardedJourneyDataModule:
         """Serve the current rank's shards, split by customer hash exactly as :meth:`read` splits the whole store."""
@@ -296,6 +382,12 @@ class StoreForRun:
         from journeynet.data.partition import concat_journeys
 
         d = cfg.data
+        if not self.evaluates:
+            raise RuntimeError(f"{self.path}: a DDP rank other than 0 loads only its own shards; rank 0 alone "
+                               "reads the whole store after fit")
+        if bool(d.get("test_touchpoints")) != (self.test_touchpoints is not None):  # test_fraction reads the config
+            raise ValueError(f"data.test_touchpoints={d.get('test_touchpoints')!r} but the held-out test frame was "
+                             f"{'not ' if self.test_touchpoints is None else ''}given")
         store_vocab, journeys = read_store(self.path)
         vocab = store_vocab if vocab is None else vocab
         if d.split == "customer":
@@ -326,7 +418,6 @@ def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndar
     """
     from journeynet.data.engines import EngineSettings, build_journey_store, build_store_from_frame
     from journeynet.data.store import MANIFEST
-    from journeynet.errors import InputError
     from journeynet.model.training import make_journeys
 
     d = cfg.data
@@ -334,7 +425,7 @@ def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndar
     sharded = shards_per_rank(cfg)  # before any building: a bad data.split fails at once
     if not uses_store(cfg):
         return make_journeys(cfg, inputs.touchpoints, inputs.spend, inputs.test_touchpoints)
-    store = Path(d.get("journeys") or Path(cfg.paths.output_dir) / "journeys")
+    store = store_dir(cfg)
     # Lightning's ddp launcher starts the other ranks at fit, so rank 0 has built the store by then;
     # processes started together (torchrun, srun) would all build it at once: build it beforehand there.
     if not (store / MANIFEST).is_file() and not d.get("touchpoints"):  # generated data: the frame is all there is
@@ -345,10 +436,7 @@ def journeys_for_run(cfg: Any, inputs: Any) -> tuple[Any, Any, dict[str, np.ndar
 
         build_journey_store(OmegaConf.to_container(d, resolve=True), store, inputs.spend, settings)
     manifest = read_manifest(store)
-    for key in ("lookback_days", "max_len"):
-        if float(manifest[key]) != float(d[key]):
-            raise InputError(f"data.journeys: {store} was built with {key}={manifest[key]}, the config asks "
-                             f"data.{key}={d[key]}; point data.journeys at a new directory to rebuild")
+    check_store_settings(store, manifest, d)
     deferred = StoreForRun(store, inputs.test_touchpoints)
     if sharded:
         from journeynet.data.journeys import Vocab
