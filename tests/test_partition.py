@@ -180,3 +180,23 @@ def test_spark_schema_names_every_shard_column():
     assert ddl.startswith("channel array<bigint>, campaign array<bigint>, unit array<bigint>, "
                           "log_dt_prev array<float>, log_dt_end array<float>")
     assert "label tinyint, customer_id string, journey bigint, revenue double, end_time bigint" in ddl
+
+
+def test_hash_split_keeps_a_user_in_one_split_when_ids_name_journeys():
+    # Criteo-style ids name a journey within a user; data.split_group keys the split on the user
+    from types import SimpleNamespace
+
+    users = np.repeat(np.arange(400), 3)
+    ids = np.array([f"u{u}_j{k}" for u, k in zip(users, np.tile(np.arange(3), 400), strict=True)])
+    j = SimpleNamespace(customer_id=ids)
+    split = hash_split(j, 0.1, 0.2, seed=0, group_pattern="^u[0-9]+")
+    role = np.empty(len(ids), dtype=object)
+    for k, idx in split.items():
+        role[idx] = k
+    assert pd.Series(role).groupby(users).nunique().max() == 1
+    # keyed on the journey id alone, the same users straddle splits
+    plain = hash_split(j, 0.1, 0.2, seed=0)
+    role_plain = np.empty(len(ids), dtype=object)
+    for k, idx in plain.items():
+        role_plain[idx] = k
+    assert pd.Series(role_plain).groupby(users).nunique().max() > 1

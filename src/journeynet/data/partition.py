@@ -28,7 +28,7 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 
-from journeynet.data.journeys import Journeys, Vocab, build_journeys, check_fractions
+from journeynet.data.journeys import Journeys, Vocab, build_journeys, check_fractions, split_keys
 
 CANONICAL = ["customer_id", "timestamp", "channel", "campaign_type", "converted", "revenue"]
 # Where a row came from (file, row in file): the tie-break that makes the order of equal
@@ -60,13 +60,15 @@ def customer_fraction(customer_id: pd.Series | np.ndarray | Sequence, seed: int 
 
 
 def hash_split(
-    journeys: Journeys, val_fraction: float, test_fraction: float, seed: int = 0
+    journeys: Journeys, val_fraction: float, test_fraction: float, seed: int = 0, group_pattern: str | None = None
 ) -> dict[str, np.ndarray]:
     """Train, val and test journey indices by customer hash.
 
     A customer's split depends on its id and ``seed`` only, so any partition, shard or
     rank computes the same split for its own customers without seeing the others'.
     The shares are those of customers in expectation (not exactly, as with a shuffle).
+    ``group_pattern`` (``data.split_group``) hashes the part of the id that names the user
+    instead (:func:`journeynet.data.journeys.split_keys`), so one user never spans splits.
 
     Returns
     -------
@@ -74,7 +76,7 @@ def hash_split(
         Sorted int64 journey indices under ``train``, ``val`` and ``test``.
     """
     check_fractions(val_fraction, test_fraction)
-    u = customer_fraction(journeys.customer_id, seed)
+    u = customer_fraction(split_keys(np.asarray(journeys.customer_id), group_pattern), seed)
     is_test = u < test_fraction
     is_val = ~is_test & (u < test_fraction + val_fraction)
     return {

@@ -129,11 +129,13 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         Set them outside Lightning; under a Trainer they come from it at ``setup``.
     bucket : bool or "mixed"
         Training batch composition, as :class:`~journeynet.model.datamodule.JourneyDataModule`'s.
+    split_group : str, optional
+        ``data.split_group``: split by the user part of the id (see :func:`hash_split`).
     """
 
     def __init__(self, store: str | Path, val_fraction: float = 0.1, test_fraction: float = 0.2,
                  batch_size: int = 512, num_workers: int = 0, seed: int = 0, rank: int | None = None,
-                 world_size: int | None = None, bucket: bool | str = True) -> None:
+                 world_size: int | None = None, bucket: bool | str = True, split_group: str | None = None) -> None:
         super().__init__()
         store = str(store)  # saved in checkpoints: a Path there fails torch.load(weights_only=True)
         self.save_hyperparameters(ignore=["rank", "world_size"])
@@ -151,7 +153,7 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         hp = self.hparams
         self.shards = deal_shards(self.manifest["shards"], self.world_size)[self.rank]
         self.vocab, journeys = read_store(hp.store, self.shards)
-        splits = hash_split(journeys, hp.val_fraction, hp.test_fraction, seed=hp.seed)
+        splits = hash_split(journeys, hp.val_fraction, hp.test_fraction, seed=hp.seed, group_pattern=hp.split_group)
         self.inner = JourneyDataModule(journeys, splits, batch_size=hp.batch_size, num_workers=hp.num_workers,
                                        bucket=hp.bucket, seed=hp.seed)
         log.info("rank %d of %d: shards %s, %d journeys (%d train, %d val, %d test)", self.rank, self.world_size,
@@ -370,7 +372,8 @@ class StoreForRun:
         """Serve the current rank's shards, split by customer hash exactly as :meth:`read` splits the whole store."""
         d = cfg.data
         return ShardedJourneyDataModule(self.path, d.val_fraction, self.test_fraction(cfg), batch_size=d.batch_size,
-                                        num_workers=d.num_workers, seed=cfg.seed, bucket=d.get("bucket", True))
+                                        num_workers=d.num_workers, seed=cfg.seed, bucket=d.get("bucket", True),
+                                        split_group=d.get("split_group"))
 
     def read(self, cfg: Any, vocab: Any = None) -> tuple[Any, Any, dict[str, np.ndarray]]:
         """Vocabulary, all journeys and splits of the store (test file appended), as ``journeys_for_run`` gives.
@@ -391,7 +394,8 @@ class StoreForRun:
         store_vocab, journeys = read_store(self.path)
         vocab = store_vocab if vocab is None else vocab
         if d.split == "customer":
-            splits = hash_split(journeys, d.val_fraction, self.test_fraction(cfg), seed=cfg.seed)
+            splits = hash_split(journeys, d.val_fraction, self.test_fraction(cfg), seed=cfg.seed,
+                                group_pattern=d.get("split_group"))
         else:
             splits = split_journeys(journeys, d.val_fraction, self.test_fraction(cfg), by=d.split, seed=cfg.seed)
         if self.test_touchpoints is not None:
