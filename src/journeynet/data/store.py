@@ -30,6 +30,7 @@ Quickstart
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -126,7 +127,11 @@ def write_manifest(directory: str | Path, vocab: Vocab, shards: Sequence[Mapping
                 "journeys": int(sum(s["journeys"] for s in shards)),
                 "touches": int(sum(s["touches"] for s in shards)),
                 "shards": sorted((dict(s) for s in shards), key=lambda s: s["file"])}
-    (d / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    # The manifest marks a store complete (readers look for it): it appears whole or not at all,
+    # so a process started beside the builder (torchrun, srun) never reads half of it.
+    tmp = d / f"{MANIFEST}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, d / MANIFEST)
 
 
 def write_store(directory: str | Path, vocab: Vocab, partitions: Sequence[Journeys],
