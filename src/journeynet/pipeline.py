@@ -68,10 +68,11 @@ def run_training(cfg: DictConfig) -> float:
             return float("nan")
         if inputs.truth is not None and inputs.test_touchpoints is None:
             trained.metrics.update(best_achievable(inputs, trained, cfg.data.lookback_days))
+        views = journey_views(cfg, trained)
         if side is not None:
             add_baselines(trained, *side.result()["baselines"])
         funnel = side.result()["funnel"] if side is not None else funnel_effects(cfg, inputs)
-        table, extras = attribute(cfg, inputs, trained, funnel)
+        table, extras = attribute(cfg, inputs, trained, views, funnel)
         checks = (extras["checks_table"], extras["checks"]) if "checks" in extras else None
         figures = make_figures(trained, table, checks)
         write_outputs(stage, cfg, inputs, trained, table, extras, figures, inputs_copied=copies is not None)
@@ -126,9 +127,11 @@ def _no_funnel_reason(cfg: DictConfig, inputs: Any, vocab: Any) -> str:
     return attr.NO_SPEND_NOTE
 
 
-def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel,
-              funnel_result: tuple[pd.DataFrame, dict[str, Any]] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every attribution view, as one table, plus the funnel's by-products (from :func:`funnel_effects`)."""
+def journey_views(cfg: DictConfig, trained: TrainedModel) -> dict[str, Any]:
+    """The views read from the journeys and the trained net: classic rules, attention roles, naive deletion.
+
+    Computed while the second process may still be fitting the engine.
+    """
     a = cfg.attribution
     vocab, journeys = trained.vocab, trained.journeys
     n_units = len(vocab.units)
@@ -143,9 +146,18 @@ def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel,
     paid_ids = vocab.unit_frame().query("paid")["unit_id"].tolist()
     naive = attr.naive_deletion(trained.module.net, sub, paid_ids, p_sub, device=device)
     naive = {u: v * len(journeys) / max(len(sample), 1) for u, v in naive.items()}
+    return {"classic": classic, "roles": roles, "naive": naive}
+
+
+def attribute(cfg: DictConfig, inputs: Any, trained: TrainedModel, views: dict[str, Any],
+              funnel_result: tuple[pd.DataFrame, dict[str, Any]] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every attribution view, as one table, plus the funnel's by-products.
+
+    ``views`` from :func:`journey_views`, ``funnel_result`` from :func:`funnel_effects`.
+    """
     funnel, extras = funnel_result if funnel_result is not None else (None, {})
-    reason = _no_funnel_reason(cfg, inputs, vocab) if funnel is None else ""
-    table = attr.assemble(vocab, classic, roles, naive, funnel, reason)
+    reason = _no_funnel_reason(cfg, inputs, trained.vocab) if funnel is None else ""
+    table = attr.assemble(trained.vocab, views["classic"], views["roles"], views["naive"], funnel, reason)
     return table, extras
 
 
