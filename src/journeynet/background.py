@@ -2,8 +2,8 @@
 
 ``train.py`` is mostly one thread (``torch_threads: 1``: small recurrent batches run
 fastest on one), so on a machine with two or more cores the second one sat idle while
-the net trained. The work that does not need the trained net (the summary baselines and
-the funnel engine's fits) runs there instead.
+the net trained. The work that does not need the trained net (the summary baselines, the
+funnel engine's fits and the response curves: :mod:`journeynet.net_free`) runs there instead.
 
 The process is spawned (a fork of a process holding torch threads can deadlock). Its log
 records come back through a queue to this process's handlers, so they land in the run's

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from journeynet.attribution.interventional import interventional
@@ -38,12 +37,10 @@ def net_free_work(cfg: DictConfig, inputs: Any, journeys: Any, splits: dict[str,
                   n_channels: int, input_copies: dict[str, Path] | None = None) -> dict[str, Any]:
     """What does not need the trained net: the summary baselines, the funnel engine's fits, the curves.
 
-    Runs in a second process while the net trains (:class:`journeynet.background.Background`).
-    ``input_copies`` are the staged paths of :func:`write_input_copies` (a generated world's
-    inputs and truth), written here too.
+    Runs in a second process while the net trains (:class:`journeynet.background.Background`,
+    which sets that process's threads). ``input_copies`` are the staged paths of
+    :func:`write_input_copies` (a generated world's inputs and truth), written here too.
     """
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(int(cfg.torch_threads))
     baselines = fit_summary_baselines(journeys, splits, cfg.seed, n_channels)
     funnel = funnel_effects(cfg, inputs)
     if input_copies:

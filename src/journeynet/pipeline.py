@@ -26,7 +26,7 @@ from journeynet.attribution.classic import classic_credit
 from journeynet.background import Background
 from journeynet.data.inputs import load_inputs
 from journeynet.data.journeys import Journeys
-from journeynet.model.shards import journeys_for_run, trainer_processes
+from journeynet.model.shards import journeys_for_run, store_for_launched_rank, trainer_processes
 from journeynet.model.training import TrainedModel, add_baselines, train_model
 from journeynet.net_free import INPUT_COPIES, funnel_effects, net_free_work, write_input_copies
 from journeynet.outputs import OutputStage
@@ -43,8 +43,6 @@ def run_training(cfg: DictConfig) -> float:
     check_device(cfg.trainer)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from journeynet.model.shards import store_for_launched_rank
-
     rank_store = store_for_launched_rank(cfg)  # a DDP rank >= 1 trains on its shards: no inputs loaded
     inputs = load_inputs(cfg.data) if rank_store is None else None
     vocab, journeys, splits = rank_store or journeys_for_run(cfg, inputs)  # a store when data.journeys/engine ask
@@ -62,7 +60,8 @@ def run_training(cfg: DictConfig) -> float:
             if inputs.truth is not None:
                 copies = {name: stage.path_for(name) for name in INPUT_COPIES}
             side = running.enter_context(Background(net_free_work, net_free_settings(cfg), inputs, journeys, splits,
-                                                    vocab.n_channels, copies))
+                                                    vocab.n_channels, copies,
+                                                    threads=int(cfg.get("torch_threads") or 1)))
         trained = train_model(cfg, vocab, journeys, splits, logger, callbacks, with_baselines=side is None)
         if trained is None:  # a DDP rank other than 0, done after fit: rank 0 evaluates and writes once
             return float("nan")
@@ -83,7 +82,7 @@ def run_training(cfg: DictConfig) -> float:
 
 def net_free_settings(cfg: DictConfig) -> DictConfig:
     """The settings :func:`net_free_work` reads, resolved here: ``${hydra:...}`` means nothing in another process."""
-    keys = ("seed", "torch_threads", "attribution", "response")
+    keys = ("seed", "attribution", "response")
     return OmegaConf.create({k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k])
                              else cfg[k] for k in keys if k in cfg})
 
