@@ -6,7 +6,8 @@ journey summaries is fitted with and without two extra pieces of information, on
 customer split, and all are scored against the oracle on the same test journeys:
 
 * ``prior``: the customer's journeys and touches before this one, and log hours since the
-  customer's first touch (known when a journey is scored);
+  customer's first touch (known when a journey is scored); ``journey index`` is the first
+  of these alone, the one every journey already carries (``Journeys.journey``);
 * ``spend``: log1p of the day's spend of the touch's campaign, at the last touch and
   averaged over the journey's touches (the spend file is an input of every run).
 
@@ -71,7 +72,9 @@ def main() -> None:
     print(f"best achievable (oracle): AUC {oracle['auc']:.4f}, log-loss {oracle['logloss']:.4f}")
     base, prior = summary_features(j, vocab.n_channels), prior_history(j)
     spent = day_spend(j, vocab, spend, pd.Timestamp(sim.truth["config"]["start"]))
-    for name, X in [("summaries", base), ("+ prior", np.hstack([base, prior])), ("+ spend", np.hstack([base, spent])),
+    index = np.log1p(np.asarray(j.journey, dtype=float))[:, None]  # the journey's order within its customer
+    for name, X in [("summaries", base), ("+ journey index", np.hstack([base, index])),
+                    ("+ prior", np.hstack([base, prior])), ("+ spend", np.hstack([base, spent])),
                     ("+ prior + spend", np.hstack([base, prior, spent]))]:
         model = HistGradientBoostingClassifier(max_iter=500, learning_rate=0.05, early_stopping=True,
                                                validation_fraction=0.1, n_iter_no_change=20, random_state=0)
