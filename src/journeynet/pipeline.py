@@ -91,7 +91,7 @@ def background_enabled(cfg: DictConfig, n_journeys: int) -> bool:
     """Whether the net-free work gets a second process (``background``: true, false or auto).
 
     auto: when the trainer is one process and there are at least 20,000 journeys. The
-    second process takes about 5 s to start (importing torch, pandas and scikit-learn);
+    second process takes about 6 s to start (importing torch, pandas and scikit-learn);
     below that size the work it would take over is cheaper than its start. Under DDP every
     rank is a process already; the work then runs after training, as before.
     """
