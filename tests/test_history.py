@@ -140,3 +140,21 @@ def test_missing_arrays_are_named() -> None:
     with pytest.raises(ValueError, match="missing end_time"):
         customer_history(SimpleNamespace(customer_id=np.array(["a"]), journey=np.zeros(1), label=np.zeros(1)))
     assert journey_history(SimpleNamespace(offsets=np.array([0, 1]))) is None
+
+
+def test_runs_key_the_history_on_customer_id_not_on_the_split_group() -> None:
+    from omegaconf import OmegaConf
+
+    from journeynet.model.training import make_journeys
+
+    tp = random_touchpoints(60)
+    tp["customer_id"] = "u" + tp["customer_id"] + "_j0"
+    cfg = OmegaConf.create({"seed": 0, "data": {"lookback_days": 30, "max_len": 50, "val_fraction": 0.1,
+                                                "test_fraction": 0.2, "split": "customer", "split_group": "^u[0-9]+"}})
+    _, j, _ = make_journeys(cfg, tp, None, None)
+    np.testing.assert_array_equal(j.history, customer_history(j))  # export-cut ids keep no cross-id history
+    assert (j.history[:, EARLIER] > 0).any()  # the project's own cuts within an id still count
+    tp["customer_id"] = tp["customer_id"].str.replace("_j0", "") + "_j" + tp["timestamp"].dt.month.astype(str)
+    _, j, _ = make_journeys(cfg, tp, None, None)
+    assert not np.array_equal(j.history, customer_history(j, "^u[0-9]+"))
+    np.testing.assert_array_equal(j.history, customer_history(j))

@@ -36,7 +36,7 @@ def run_data_settings(run_dir: Path) -> dict[str, Any]:
     data = OmegaConf.load(saved).get("data") or {}
     # only the reading and journey settings: no paths, and nothing that needs the run's resolvers
     keep = ("columns", "conversion", "channel_map", "campaign_map", "timestamp_format", "dayfirst",
-            "blank_channel", "lookback_days", "max_len", "split_group")
+            "blank_channel", "lookback_days", "max_len")
     return {k: OmegaConf.to_container(data[k]) if OmegaConf.is_config(data[k]) else data[k]
             for k in keep if k in data}
 
@@ -69,7 +69,7 @@ def score_file(run_dir: str | Path, touchpoints: str | Path, batch_size: int = 4
     if missing:
         raise InputError(f"run_dir={run_dir} has no {' or '.join(missing)}: pass a train.py run dir")
     settings = run_data_settings(run)
-    read = {k: v for k, v in settings.items() if k not in ("lookback_days", "max_len", "split_group")}
+    read = {k: v for k, v in settings.items() if k not in ("lookback_days", "max_len")}
     tp = load_touchpoints(touchpoints, require_conversions=False, **read)
     vocab = Vocab.load(run / "vocab.json")
     unseen = ~pd.MultiIndex.from_frame(tp[["channel", "campaign_type"]]).isin(vocab.units)
@@ -79,8 +79,7 @@ def score_file(run_dir: str | Path, touchpoints: str | Path, batch_size: int = 4
                     ", ".join(names[:10]))
     journeys = build_journeys(tp, vocab, lookback_days=settings.get("lookback_days", 30),
                               max_len=settings.get("max_len", 50))
-    # the customer's earlier journeys in this file, keyed as the run keyed them (a net with model.history reads them)
-    journeys = with_history(journeys, settings.get("split_group"))
+    journeys = with_history(journeys)  # the customer's earlier journeys in this file (model.history reads them)
     module = JourneyModule.load(run / "model.ckpt")
     p, _ = predict_proba(module.net, journeys, batch_size=batch_size)
     log.info("scored %d journeys of %d customers (mean p %.4f)", len(journeys),

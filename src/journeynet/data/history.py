@@ -9,8 +9,16 @@ which subsets carry, so a journey keeps its history when it is scored alone or w
 unit's touches deleted. A journey store does not hold it: its shards keep each customer
 whole, so :func:`~journeynet.data.store.read_store` computes it on reading.
 
-The customer is the key ``data.split_group`` gives (:func:`~journeynet.data.journeys.split_keys`):
-an export with one id per journey (``u12_j7``) keys its history on the user (``u12``).
+The runs key the history on ``customer_id``, so it only spans journeys this project cut
+itself (:func:`~journeynet.data.journeys.build_journeys`: at a conversion or a silence longer
+than ``lookback_days``, which are known when the next journey starts). Exports whose ids
+already cut journeys within a user (``u12_j7``, ``data.split_group``) get no history: their
+cuts may follow the outcome. The Criteo development set (CausalMTA's preprocessing) groups
+a user's impressions by attributed conversion: a user has at most one non-converting
+journey, overlapping the converting one in time in 43% of two-journey users, so a second
+journey converts exactly when the first did not (3,096 of 3,096 and 0 of 2,735); keyed on the
+user, the history read that off (test AUC 0.9183 -> 0.9320, seed 0), which a deployed model
+scoring journeys as they happen could not. ``group_pattern`` keys on the user for analysis.
 
 Columns (:data:`HISTORY_FEATURES`): ``earlier``, log1p of the number of the customer's
 journeys that ended before this one ended; ``earlier_converted``, log1p of how many of

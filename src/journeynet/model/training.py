@@ -63,14 +63,14 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
                   test_touchpoints: pd.DataFrame | None) -> tuple[Vocab, Journeys, dict[str, np.ndarray]]:
     """Vocabulary, journeys and splits; a held-out test file becomes the test split.
 
-    Every journey carries its customer's earlier journeys (``Journeys.history``, keyed on
-    ``data.split_group`` when set); a held-out file's from that file alone, as
-    ``predict.py`` scores it.
+    Every journey carries its customer's earlier journeys (``Journeys.history``, per
+    ``customer_id``: see :mod:`journeynet.data.history` on ``data.split_group``); a
+    held-out file's from that file alone, as ``predict.py`` scores it.
     """
     d = cfg.data
     vocab = Vocab.fit(touchpoints, spend)
     journeys = build_journeys(touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
-    journeys = with_history(journeys, d.get("split_group"))
+    journeys = with_history(journeys)
     if test_touchpoints is None:
         splits = split_journeys(journeys, d.val_fraction, d.test_fraction, by=d.split, seed=cfg.seed,
                                 group_pattern=d.get("split_group"))
@@ -78,7 +78,7 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
     inner = split_journeys(journeys, d.val_fraction, 0.0, by=d.split, seed=cfg.seed,
                            group_pattern=d.get("split_group"))
     test = build_journeys(test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
-    test = with_history(test, d.get("split_group"))
+    test = with_history(test)
     n = len(journeys)
     splits = {"train": inner["train"], "val": inner["val"], "test": np.arange(n, n + len(test))}
     return vocab, concat_journeys(journeys, test), splits
