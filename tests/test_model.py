@@ -301,9 +301,12 @@ def test_calibration_on_validation_matches_observed_rates_per_decile() -> None:
     assert held_out_auc(net, test) > 0.65
 
 
-def test_same_seed_same_predictions() -> None:
-    j = make_journeys(n=200, seed=4)
-    runs = [predict_proba(fit_full_batch(small_net(), j, steps=20), j) for _ in range(2)]
+@pytest.mark.parametrize("kw", [{}, dict(history=True)], ids=["default", "history"])
+def test_same_seed_same_predictions(kw: dict) -> None:
+    from journeynet.data.history import with_history
+
+    j = with_history(make_journeys(n=200, seed=4))  # collation takes the attached history
+    runs = [predict_proba(fit_full_batch(small_net(**kw), j, steps=20), j) for _ in range(2)]
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
