@@ -158,3 +158,9 @@ def test_runs_key_the_history_on_customer_id_not_on_the_split_group() -> None:
     _, j, _ = make_journeys(cfg, tp, None, None)
     assert not np.array_equal(j.history, customer_history(j, "^u[0-9]+"))
     np.testing.assert_array_equal(j.history, customer_history(j))
+
+
+def test_order_of_the_journeys_does_not_matter() -> None:
+    j = build_journeys(random_touchpoints(), Vocab.fit(random_touchpoints()))  # sorted: the sort is skipped
+    perm = np.random.default_rng(1).permutation(len(j))
+    np.testing.assert_array_equal(customer_history(j.subset(perm)), customer_history(j)[perm])

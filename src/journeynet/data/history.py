@@ -84,8 +84,13 @@ def customer_history(journeys: Any, group_pattern: str | None = None) -> np.ndar
     out = np.zeros((n, N_HISTORY), dtype=np.float32)
     if n == 0:
         return out
-    key = pd.factorize(pd.Index(split_keys(np.asarray(journeys.customer_id), group_pattern)))[0]
-    order = np.lexsort((np.asarray(journeys.journey, dtype=np.int64), end, key))  # customer, then end time
+    ids = np.asarray(journeys.customer_id)
+    key = pd.factorize(ids if group_pattern is None else split_keys(ids, group_pattern))[0]  # (n,) customer codes
+    d_key, d_end = np.diff(key), np.diff(end)
+    if np.all((d_key > 0) | ((d_key == 0) & (d_end >= 0))):
+        order = np.arange(n)  # build_journeys' order (customer, then time): skip the costly sort
+    else:
+        order = np.lexsort((np.asarray(journeys.journey, dtype=np.int64), end, key))  # customer, then end time
     k, t = key[order], end[order]
     conv = (np.asarray(journeys.label)[order] == 1).astype(np.int64)
     i = np.arange(n)
