@@ -197,7 +197,7 @@ def fit_full_batch(net: AttentionLSTM, j: Journeys, steps: int = 150, lr: float 
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        out = net(b["channel"], b["campaign"], b["feats"], b["lengths"], b["full_length"])
+        out = net(b["channel"], b["campaign"], b["feats"], b["lengths"], b["full_length"], b.get("history"))
         torch.nn.functional.binary_cross_entropy_with_logits(out["logits"], b["label"]).backward()
         opt.step()
     return net.eval()
@@ -220,6 +220,50 @@ def test_each_path_learns_the_signal_the_other_cannot_see(kind: str, sees: dict,
     for kw, lo, hi in ((sees, 0.95, 1.0), (blind, 0.0, 0.65), ({}, 0.95, 1.0)):
         auc = held_out_auc(fit_full_batch(small_net(dropout=0.0, **kw), train, steps=100), test)
         assert lo <= auc <= hi, (kind, kw, auc)
+
+
+def repeat_customers(n_customers: int, seed: int) -> Journeys:
+    """Customers with 1-4 journeys of random touches; a later journey converts iff an earlier one did.
+
+    A customer's first journey converts at random (30%). The touches say nothing about the
+    label: only the customer history (``model.history``) can tell the later journeys apart.
+    """
+    rng = np.random.default_rng(seed)
+    per = rng.integers(1, 5, size=n_customers)
+    n = int(per.sum())
+    customer = np.repeat(np.arange(n_customers), per)
+    journey = np.arange(n) - np.repeat(np.cumsum(per) - per, per)
+    label = np.zeros(n, dtype=np.int8)
+    converted_before = np.zeros(n_customers, dtype=bool)
+    for k in range(4):  # journey k of every customer, in order
+        at = journey == k
+        label[at] = converted_before[customer[at]] if k else rng.random(at.sum()) < 0.3
+        converted_before[customer[at]] |= label[at].astype(bool)
+    j = make_journeys(n=n, seed=seed)
+    j.label, j.journey = label, journey.astype(np.int64)
+    j.customer_id = np.array([f"c{c}" for c in customer], dtype=object)
+    j.end_time = (journey * 500 + rng.integers(0, 400, size=n)).astype(np.int64) * 3_600_000_000_000
+    return j
+
+
+@pytest.mark.parametrize("history", [True, False], ids=["history", "blind"])
+def test_history_path_learns_what_only_the_customer_history_shows(history: bool) -> None:
+    from journeynet.data.history import with_history
+
+    train, test = (with_history(repeat_customers(150, seed)) for seed in (1, 2))
+    net = fit_full_batch(small_net(dropout=0.0, history=history), train, steps=60)
+    auc = held_out_auc(net, test)
+    # first journeys are a coin flip for every net; the later ones are exact with the history
+    assert (auc > 0.85) if history else (auc < 0.65), auc
+
+
+def test_history_net_refuses_a_batch_without_history(journeys: Journeys) -> None:
+    b = collate_journeys(journeys, touch_features(journeys), np.arange(4), history=None)
+    b.pop("history", None)
+    with pytest.raises(ValueError, match="model.history=true"):
+        small_net(history=True)(b["channel"], b["campaign"], b["feats"], b["lengths"])
+    with pytest.raises(ValueError, match="model.history=true needs the summary path"):
+        AttentionLSTM(4, 4, summary_dim=0, history=True)
 
 
 def noisy_journeys(n: int, seed: int) -> Journeys:
@@ -257,15 +301,18 @@ def test_calibration_on_validation_matches_observed_rates_per_decile() -> None:
     assert held_out_auc(net, test) > 0.65
 
 
-def test_same_seed_same_predictions() -> None:
-    j = make_journeys(n=200, seed=4)
-    runs = [predict_proba(fit_full_batch(small_net(), j, steps=20), j) for _ in range(2)]
+@pytest.mark.parametrize("kw", [{}, dict(history=True)], ids=["default", "history"])
+def test_same_seed_same_predictions(kw: dict) -> None:
+    from journeynet.data.history import with_history
+
+    j = with_history(make_journeys(n=200, seed=4))  # collation takes the attached history
+    runs = [predict_proba(fit_full_batch(small_net(**kw), j, steps=20), j) for _ in range(2)]
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
-@pytest.mark.parametrize("kw", [dict(cell="gru"), dict(recurrent=False), dict(summary_dim=0)],
-                         ids=["gru", "summary-only", "recurrent-only"])
+@pytest.mark.parametrize("kw", [dict(cell="gru"), dict(recurrent=False), dict(summary_dim=0), dict(history=True)],
+                         ids=["gru", "summary-only", "recurrent-only", "history"])
 def test_every_variant_keeps_attention_readable(journeys: Journeys, kw: dict) -> None:
     p, att = predict_proba(small_net(**kw), journeys)
     assert p.shape == (len(journeys),) and np.all((p > 0) & (p < 1))

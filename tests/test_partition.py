@@ -54,6 +54,9 @@ def digest(j: Journeys) -> str:
     h = hashlib.sha256()
     for f in fields(Journeys):
         a = getattr(j, f.name)
+        if a is None:  # an optional array not attached (history)
+            h.update(f"{f.name}:None".encode())
+            continue
         h.update(f"{f.name}:{a.dtype}:{a.shape}".encode())
         h.update(np.asarray(a, dtype=str).tobytes() if a.dtype == object else a.tobytes())
     return h.hexdigest()

@@ -58,6 +58,7 @@ def score_file(run_dir: str | Path, touchpoints: str | Path, batch_size: int = 4
     pd.DataFrame
         ``customer_id, journey, p, converted``.
     """
+    from journeynet.data.history import with_history
     from journeynet.data.inputs import load_touchpoints
     from journeynet.data.journeys import Vocab, build_journeys
     from journeynet.model.module import JourneyModule
@@ -78,6 +79,7 @@ def score_file(run_dir: str | Path, touchpoints: str | Path, batch_size: int = 4
                     ", ".join(names[:10]))
     journeys = build_journeys(tp, vocab, lookback_days=settings.get("lookback_days", 30),
                               max_len=settings.get("max_len", 50))
+    journeys = with_history(journeys)  # the customer's earlier journeys in this file (model.history reads them)
     module = JourneyModule.load(run / "model.ckpt")
     p, _ = predict_proba(module.net, journeys, batch_size=batch_size)
     log.info("scored %d journeys of %d customers (mean p %.4f)", len(journeys),

@@ -108,7 +108,8 @@ def delete_unit(journeys: Any, unit_id: int) -> tuple[Any, np.ndarray]:
                    position=position.astype(np.int64), time=time, offsets=offsets,
                    label=journeys.label[kept], customer_id=journeys.customer_id[kept],
                    journey=journeys.journey[kept], revenue=journeys.revenue[kept],
-                   end_time=journeys.end_time[kept])
+                   end_time=journeys.end_time[kept],
+                   history=None if journeys.history is None else journeys.history[kept])
     return out, kept
 
 
@@ -118,9 +119,11 @@ def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndar
 
     A journey left with no touch counts as not happening (probability 0).
     """
+    from journeynet.data.history import journey_history
     from journeynet.model.predict import predict_proba
     from journeynet.progress import progress
 
+    history = journey_history(journeys)  # before subsetting: a subset lacks the customers' other journeys
     out = {}
     for u in progress(unit_ids, desc="naive deletion"):
         touched = np.flatnonzero(np.bincount(np.repeat(np.arange(len(journeys)), np.diff(journeys.offsets)),
@@ -129,6 +132,7 @@ def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndar
             out[u] = 0.0
             continue
         sub = journeys.subset(touched)
+        sub.history = None if history is None else history[touched]
         reduced, kept = delete_unit(sub, u)
         p_new = np.zeros(touched.size)
         if len(reduced):

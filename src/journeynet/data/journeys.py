@@ -165,6 +165,9 @@ class Journeys:
     end_time: np.ndarray  # (n_journeys,) int64 ns
     # (n_journeys,) int64, touches before max_len truncation; None: nothing was truncated
     full_length: np.ndarray | None = None
+    # (n_journeys, N_HISTORY) float32, the customer's earlier journeys (journeynet.data.history);
+    # None: not attached (journey_history computes it from the arrays above)
+    history: np.ndarray | None = None
 
     _TOUCH = ("channel", "campaign", "unit", "log_dt_prev", "log_dt_end", "position", "time")
 
@@ -194,7 +197,7 @@ class Journeys:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in self._TOUCH:
             kw[name] = kw[name][touch]
-        for name in ("label", "customer_id", "journey", "revenue", "end_time", "full_length"):
+        for name in ("label", "customer_id", "journey", "revenue", "end_time", "full_length", "history"):
             kw[name] = None if kw[name] is None else kw[name][idx]
         kw["offsets"] = offsets
         return Journeys(**kw)

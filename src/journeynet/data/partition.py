@@ -145,7 +145,9 @@ def concat_journeys(parts: Sequence[Journeys]) -> Journeys:
     kw = {}
     for f in fields(Journeys):
         arrays = [getattr(p, f.name) for p in parts]
-        if f.name == "offsets":
+        if any(a is None for a in arrays):  # optional arrays: kept only when every part has them
+            kw[f.name] = None
+        elif f.name == "offsets":
             shift = np.cumsum([0] + [int(a[-1]) for a in arrays[:-1]])
             kw[f.name] = np.concatenate([arrays[0][:1]] + [a[1:] + s for a, s in zip(arrays, shift, strict=True)])
         else:

@@ -11,7 +11,9 @@ A shard has one row per journey: the per-journey arrays of
 :class:`~journeynet.data.journeys.Journeys` as plain columns and the per-touch arrays as
 ``large_list`` columns sharing one set of offsets, so reading a shard back is a
 zero-copy view of its Arrow buffers. A partition with no customers still has its
-(empty) shard, so the shard list is the same whatever wrote it.
+(empty) shard, so the shard list is the same whatever wrote it. The customer history
+(``Journeys.history``) is not stored: a shard holds whole customers, so readers compute it
+(:func:`journeynet.data.history.with_history`) and format 1 stores stay readable.
 
 Quickstart
 ----------
@@ -57,6 +59,10 @@ def _touch_fields() -> tuple[str, ...]:
     return tuple(Journeys._TOUCH)
 
 
+#: Journeys fields a shard does not hold: ``history`` is computed on reading (shards keep customers whole).
+_NOT_STORED = ("offsets", "history")
+
+
 def journeys_to_table(journeys: Journeys) -> pa.Table:
     """One row per journey; per-touch arrays as ``large_list`` columns over ``offsets``."""
     touch = _touch_fields()
@@ -64,7 +70,7 @@ def journeys_to_table(journeys: Journeys) -> pa.Table:
     cols: dict[str, pa.Array] = {}
     for f in fields(Journeys):
         value = getattr(journeys, f.name)
-        if f.name == "offsets":
+        if f.name in _NOT_STORED:
             continue
         if f.name in touch:
             cols[f.name] = pa.LargeListArray.from_arrays(offsets, pa.array(np.asarray(value)))
@@ -81,7 +87,7 @@ def table_to_journeys(table: pa.Table) -> Journeys:
     kw: dict[str, Any] = {}
     offsets = None
     for f in fields(Journeys):
-        if f.name == "offsets":
+        if f.name in _NOT_STORED:
             continue
         col = table.column(f.name).combine_chunks() if table.num_rows else table.column(f.name)
         if isinstance(col, pa.ChunkedArray):  # an empty column has no chunk to combine

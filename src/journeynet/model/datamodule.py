@@ -38,6 +38,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from journeynet.data.history import journey_history
 from journeynet.model.features import collate_journeys, journey_lengths, touch_features
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,10 @@ class _JourneyBatches(Dataset):
         self.journeys = journeys
         self.feats = touch_features(journeys)
         self.lengths = journey_lengths(journeys)
+        self.history = journey_history(journeys)  # (n_journeys, N_HISTORY), once for every batch
 
     def __getitem__(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        return collate_journeys(self.journeys, self.feats, idx, self.lengths)
+        return collate_journeys(self.journeys, self.feats, idx, self.lengths, self.history)
 
 
 class JourneyDataModule(pl.LightningDataModule):

@@ -122,7 +122,8 @@ def touch_features(journeys: Any) -> np.ndarray:
 
 
 def collate_journeys(
-    journeys: Any, feats: np.ndarray, idx: np.ndarray, lengths: np.ndarray | None = None
+    journeys: Any, feats: np.ndarray, idx: np.ndarray, lengths: np.ndarray | None = None,
+    history: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """Gather journeys ``idx`` into right-padded tensors.
 
@@ -137,13 +138,18 @@ def collate_journeys(
         Journey indices to gather, shape (B,).
     lengths : np.ndarray | None
         Precomputed :func:`journey_lengths`, to avoid recomputing per batch.
+    history : np.ndarray | None
+        The customer history of every journey of ``journeys``, shape (n_journeys,
+        N_HISTORY) (:func:`journeynet.data.history.journey_history`); None: ``journeys.history``
+        if set, else the batch has none.
 
     Returns
     -------
     dict[str, torch.Tensor]
         ``channel``, ``campaign`` (B, T) long; ``feats`` (B, T, F) float; ``lengths``
         (B,) long; ``full_length`` (B,) long, touches before truncation; ``index`` (B,)
-        long journey indices; ``label`` (B,) float when known.
+        long journey indices; ``label`` (B,) float when known; ``history`` (B, N_HISTORY)
+        float when known.
     """
     idx = np.asarray(idx, dtype=np.int64)
     starts = np.asarray(journeys.offsets, dtype=np.int64)[idx]  # (B,)
@@ -165,6 +171,9 @@ def collate_journeys(
         "full_length": torch.from_numpy(full.astype(np.int64)),
         "index": torch.from_numpy(idx),
     }
+    history = getattr(journeys, "history", None) if history is None else history
+    if history is not None:
+        batch["history"] = torch.from_numpy(np.asarray(history, dtype=np.float32)[idx])  # (B, N_HISTORY)
     label = getattr(journeys, "label", None)
     if label is not None:
         batch["label"] = torch.from_numpy(np.asarray(label)[idx].astype(np.float32))

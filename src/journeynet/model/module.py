@@ -127,8 +127,9 @@ class JourneyModule(pl.LightningModule):
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:
         """Run the net on a collated batch; returns ``logits`` (B,) and ``attention`` (B, T)."""
+        extra = {"history": batch["history"]} if "history" in batch else {}
         return self.net(batch["channel"], batch["campaign"], batch["feats"], batch["lengths"],
-                        batch.get("full_length"))
+                        batch.get("full_length"), **extra)
 
     def model_step(self, batch: Batch, stage: str) -> tuple[Tensor, Tensor]:
         """Shared train/val/test step: loss and metric updates (logged once per epoch).

@@ -6,7 +6,9 @@ float features of :mod:`journeynet.model.features`. Two paths read it:
 * the recurrent path (LSTM or GRU) reads the touches in time order and pools its hidden
   states with additive (Bahdanau) attention under an explicit padding mask;
 * the summary path (:class:`~journeynet.model.summary.JourneySummary`) reads what gradient
-  boosting on journey summaries sees: counts per channel, recency, gaps, length.
+  boosting on journey summaries sees: counts per channel, recency, gaps, length; with
+  ``history=True`` also the customer's earlier journeys (:mod:`journeynet.data.history`:
+  how many, how many converted, hours since the latest ended), one row per journey.
 
 The head combines the attention context, the last real hidden state and the summary
 through an MLP, plus a linear ("wide") term on the summary. ``logit_scale`` and
@@ -39,6 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from journeynet.data.history import N_HISTORY
 from journeynet.model.features import (
     HOUR_SIN,
     N_TOUCH_FEATURES,
@@ -135,6 +138,10 @@ class AttentionLSTM(nn.Module):
         Read the hour of day and weekday of each touch. Off by default: where conversions
         are stamped at a fixed time of day (a generated world's end-of-day conversion
         sessions) the clock gives the label away instead of the journey predicting it.
+    history : bool
+        The summary path also reads the customer's earlier journeys (``forward``'s
+        ``history``, :data:`~journeynet.data.history.HISTORY_FEATURES`). Needs the summary
+        path. Off here so checkpoints saved before it existed rebuild as they were.
     """
 
     def __init__(
@@ -153,6 +160,7 @@ class AttentionLSTM(nn.Module):
         recurrent: bool = True,
         periodic: bool = True,
         clock: bool = False,
+        history: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("n_channels", n_channels), ("n_campaigns", n_campaigns)):
@@ -165,12 +173,15 @@ class AttentionLSTM(nn.Module):
         if summary_dim < 0 or (summary_dim == 0 and not recurrent):
             raise ValueError(f"model.summary_dim must be >= 0 and > 0 when recurrent is false, "
                              f"got {summary_dim} (recurrent={recurrent})")
+        if history and summary_dim == 0:
+            raise ValueError("model.history=true needs the summary path it feeds: model.summary_dim must be > 0, got 0")
         #: Constructor arguments, saved in checkpoints so the net can be rebuilt.
         self.config: dict[str, Any] = dict(
             n_channels=n_channels, n_campaigns=n_campaigns, channel_dim=channel_dim,
             campaign_dim=campaign_dim, hidden_size=hidden_size, num_layers=num_layers,
             dropout=dropout, bidirectional=bidirectional, attention_dim=attention_dim,
             cell=cell, summary_dim=summary_dim, recurrent=recurrent, periodic=periodic, clock=clock,
+            history=history,
         )
         self.channel_emb = nn.Embedding(n_channels, channel_dim, padding_idx=0)
         self.campaign_emb = nn.Embedding(n_campaigns, campaign_dim, padding_idx=0)
@@ -184,13 +195,14 @@ class AttentionLSTM(nn.Module):
         self.attention = AdditiveAttention(state_dim, attention_dim)
         self.summary = JourneySummary(n_channels, n_campaigns) if summary_dim else None
         if self.summary is not None:
-            embed = PeriodicEmbedding(self.summary.out_dim) if periodic else nn.Identity()
-            embed_dim = embed.out_dim if periodic else self.summary.out_dim
+            wide_dim = self.summary.out_dim + (N_HISTORY if history else 0)  # the history joins the summary
+            embed = PeriodicEmbedding(wide_dim) if periodic else nn.Identity()
+            embed_dim = embed.out_dim if periodic else wide_dim
             self.summary_mlp = nn.Sequential(
                 embed, nn.Linear(embed_dim, summary_dim), nn.ReLU(),
                 nn.Linear(summary_dim, summary_dim), nn.ReLU(),
             )
-            self.wide = nn.Linear(self.summary.out_dim, 1)
+            self.wide = nn.Linear(wide_dim, 1)
         head_in = (2 * state_dim + 1 if recurrent else 0) + summary_dim
         self.head = nn.Sequential(
             nn.Linear(head_in, hidden_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_size, 1),
@@ -232,7 +244,7 @@ class AttentionLSTM(nn.Module):
 
     def forward(
         self, channel: Tensor, campaign: Tensor, feats: Tensor, lengths: Tensor,
-        full_length: Tensor | None = None,
+        full_length: Tensor | None = None, history: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Score a padded batch of journeys.
 
@@ -246,6 +258,9 @@ class AttentionLSTM(nn.Module):
             Real touches per journey, shape (B,), each in [1, T].
         full_length : Tensor | None
             Touches before ``max_len`` truncation, shape (B,); None means ``lengths``.
+        history : Tensor | None
+            The customer's earlier journeys, shape (B, N_HISTORY); required when the net
+            was built with ``history=True``, ignored otherwise.
 
         Returns
         -------
@@ -267,6 +282,11 @@ class AttentionLSTM(nn.Module):
         if self.summary is not None:
             full = lengths if full_length is None else full_length
             s = self.summary(channel, campaign, feats, lengths, full)  # (B, S)
+            if self.config["history"]:
+                if history is None:
+                    raise ValueError("this net reads the customer history (model.history=true) but the batch has "
+                                     "none: score Journeys with customer_id, journey, label and end_time")
+                s = torch.cat([s, history.to(s.device, s.dtype)], dim=-1)  # (B, S + N_HISTORY)
             parts.append(self.summary_mlp(s))
             wide = self.wide(s).squeeze(-1)  # (B,)
         logits = self.head(torch.cat(parts, dim=-1)).squeeze(-1) + wide  # (B,)

@@ -45,6 +45,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from journeynet.data.history import with_history
 from journeynet.data.partition import hash_split
 from journeynet.data.store import read_manifest, read_store
 from journeynet.model.datamodule import JourneyDataModule, LengthBucketSampler
@@ -153,6 +154,7 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         hp = self.hparams
         self.shards = deal_shards(self.manifest["shards"], self.world_size)[self.rank]
         self.vocab, journeys = read_store(hp.store, self.shards)
+        journeys = with_history(journeys)  # shards keep each customer_id whole
         splits = hash_split(journeys, hp.val_fraction, hp.test_fraction, seed=hp.seed, group_pattern=hp.split_group)
         self.inner = JourneyDataModule(journeys, splits, batch_size=hp.batch_size, num_workers=hp.num_workers,
                                        bucket=hp.bucket, seed=hp.seed)
@@ -392,6 +394,7 @@ class StoreForRun:
             raise ValueError(f"data.test_touchpoints={d.get('test_touchpoints')!r} but the held-out test frame was "
                              f"{'not ' if self.test_touchpoints is None else ''}given")
         store_vocab, journeys = read_store(self.path)
+        journeys = with_history(journeys)
         vocab = store_vocab if vocab is None else vocab
         if d.split == "customer":
             splits = hash_split(journeys, d.val_fraction, self.test_fraction(cfg), seed=cfg.seed,
@@ -400,6 +403,7 @@ class StoreForRun:
             splits = split_journeys(journeys, d.val_fraction, self.test_fraction(cfg), by=d.split, seed=cfg.seed)
         if self.test_touchpoints is not None:
             test = build_journeys(self.test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
+            test = with_history(test)
             n = len(journeys)
             splits["test"] = np.arange(n, n + len(test))
             journeys = concat_journeys([journeys, test])

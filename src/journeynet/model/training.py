@@ -18,6 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from journeynet.data.history import with_history
 from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
 from journeynet.model.baselines import binary_metrics
 from journeynet.model.calibration import calibrate
@@ -60,10 +61,16 @@ def concat_journeys(a: Journeys, b: Journeys) -> Journeys:
 
 def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame | None,
                   test_touchpoints: pd.DataFrame | None) -> tuple[Vocab, Journeys, dict[str, np.ndarray]]:
-    """Vocabulary, journeys and splits; a held-out test file becomes the test split."""
+    """Vocabulary, journeys and splits; a held-out test file becomes the test split.
+
+    Every journey carries its customer's earlier journeys (``Journeys.history``, per
+    ``customer_id``: see :mod:`journeynet.data.history` on ``data.split_group``); a
+    held-out file's from that file alone, as ``predict.py`` scores it.
+    """
     d = cfg.data
     vocab = Vocab.fit(touchpoints, spend)
     journeys = build_journeys(touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
+    journeys = with_history(journeys)
     if test_touchpoints is None:
         splits = split_journeys(journeys, d.val_fraction, d.test_fraction, by=d.split, seed=cfg.seed,
                                 group_pattern=d.get("split_group"))
@@ -71,6 +78,7 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
     inner = split_journeys(journeys, d.val_fraction, 0.0, by=d.split, seed=cfg.seed,
                            group_pattern=d.get("split_group"))
     test = build_journeys(test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
+    test = with_history(test)
     n = len(journeys)
     splits = {"train": inner["train"], "val": inner["val"], "test": np.arange(n, n + len(test))}
     return vocab, concat_journeys(journeys, test), splits
