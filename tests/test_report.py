@@ -225,3 +225,21 @@ def test_target_cpa_run_plans_the_total_it_found_and_says_so(tmp_path: Path) -> 
     assert summary["total"] == target["total"] == pytest.approx(plan["spend"].sum(), abs=0.005)
     assert target["marginal_reached"] == pytest.approx(400.0, rel=0.005)
     assert "Target mode: the budget at which one more conversion costs 400.00" in " ".join(parse(html).text)
+
+
+def test_a_promise_over_engine_draws_says_what_its_interval_leaves_out_and_names_the_largest_cut(
+        tmp_path: Path) -> None:
+    _, summary, plan, _ = run_report(tmp_path, draws=30)
+    cut = summary["largest_cut"]
+    names = plan["channel"] + "/" + plan["campaign_type"]
+    drop = dict(zip(names, plan["current_scaled_spend"] - plan["spend"], strict=True))
+    assert cut["unit"] == max(drop, key=drop.get) and drop[cut["unit"]] > 0
+    assert cut["current_scaled"] - cut["plan"] == pytest.approx(drop[cut["unit"]], abs=0.01)
+    assert "not the error of its model" in summary["sentence"]
+    assert f"test the largest cut, {cut['unit']} (" in summary["sentence"]
+
+
+def test_without_engine_draws_the_sentence_claims_no_engine_interval(tmp_path: Path) -> None:
+    _, summary, _, _ = run_report(tmp_path)
+    assert summary["improves_on_current"] and "interval" not in summary["sentence"]
+    assert summary["largest_cut"] is not None
