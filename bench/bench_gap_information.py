@@ -9,7 +9,10 @@ customer split, and all are scored against the oracle on the same test journeys:
   customer's first touch (known when a journey is scored); ``journey index`` is the first
   of these alone, the one every journey already carries (``Journeys.journey``);
 * ``spend``: log1p of the day's spend of the touch's campaign, at the last touch and
-  averaged over the journey's touches (the spend file is an input of every run).
+  averaged over the journey's touches (the spend file is an input of every run);
+* ``to end``: log1p hours from the journey's last touch to the data's last touch, capped at
+  the 30-day lookback (the oracle's no-conversion hypothesis needs that much silence, or
+  less near the end of the data).
 
     PYTHONPATH=src python bench/bench_gap_information.py [--seed 0] [--preset-overrides k=v ...]
 """
@@ -73,14 +76,18 @@ def main() -> None:
     base, prior = summary_features(j, vocab.n_channels), prior_history(j)
     spent = day_spend(j, vocab, spend, pd.Timestamp(sim.truth["config"]["start"]))
     index = np.log1p(np.asarray(j.journey, dtype=float))[:, None]  # the journey's order within its customer
+    last = np.asarray(j.time)[j.offsets[1:] - 1]
+    to_end = np.log1p(np.minimum((np.asarray(j.time).max() - last) / 3.6e12, 30 * 24))[:, None]
     for name, X in [("summaries", base), ("+ journey index", np.hstack([base, index])),
                     ("+ prior", np.hstack([base, prior])), ("+ spend", np.hstack([base, spent])),
-                    ("+ prior + spend", np.hstack([base, prior, spent]))]:
+                    ("+ prior + spend", np.hstack([base, prior, spent])),
+                    ("+ prior + to end", np.hstack([base, prior, to_end])),
+                    ("+ prior + spend + to end", np.hstack([base, prior, spent, to_end]))]:
         model = HistGradientBoostingClassifier(max_iter=500, learning_rate=0.05, early_stopping=True,
                                                validation_fraction=0.1, n_iter_no_change=20, random_state=0)
         model.fit(X[tr], y[tr])
         m = binary_metrics(y[te], model.predict_proba(X[te])[:, 1])
-        print(f"gbdt {name:16s} AUC {m['auc']:.4f} (gap {oracle['auc'] - m['auc']:.4f}), log-loss {m['logloss']:.4f}")
+        print(f"gbdt {name:24s} AUC {m['auc']:.4f} (gap {oracle['auc'] - m['auc']:.4f}), log-loss {m['logloss']:.4f}")
 
 
 if __name__ == "__main__":
