@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from journeynet.data.history import with_history
 from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
+from journeynet.data.partition import concat_journeys
 from journeynet.model.baselines import binary_metrics
 from journeynet.model.calibration import calibrate
 from journeynet.model.datamodule import JourneyDataModule
@@ -47,18 +48,6 @@ class TrainedModel:
     baseline_p: dict[str, np.ndarray]
 
 
-def concat_journeys(a: Journeys, b: Journeys) -> Journeys:
-    """``a`` followed by ``b`` (offsets of ``b`` shifted)."""
-    kw = {}
-    for f in fields(Journeys):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if x is None or y is None:  # optional arrays: kept only when both sides have them
-            kw[f.name] = None
-            continue
-        kw[f.name] = np.concatenate([x, y[1:] + x[-1]]) if f.name == "offsets" else np.concatenate([x, y])
-    return Journeys(**kw)
-
-
 def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame | None,
                   test_touchpoints: pd.DataFrame | None) -> tuple[Vocab, Journeys, dict[str, np.ndarray]]:
     """Vocabulary, journeys and splits; a held-out test file becomes the test split.
@@ -81,7 +70,7 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
     test = with_history(test)
     n = len(journeys)
     splits = {"train": inner["train"], "val": inner["val"], "test": np.arange(n, n + len(test))}
-    return vocab, concat_journeys(journeys, test), splits
+    return vocab, concat_journeys([journeys, test]), splits
 
 
 def continues_after_fit(global_rank: int) -> bool:
