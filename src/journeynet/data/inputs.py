@@ -466,6 +466,7 @@ def load_inputs(cfg: Any, funnel_sample: tuple[int | None, int] | None = None) -
         if c.get("test_touchpoints"):  # a held-out file is read under the generated world too
             test = load_touchpoints(c["test_touchpoints"], **touch_kwargs(c))
         return Inputs(sim.touchpoints, sim.spend, test, sim.truth, experiments=_experiments(c, sim.spend))
+    stream = streams_touchpoints(c)  # before a generated file names data.touchpoints: it is then read whole
     if not c.get("touchpoints") and c.get("generate") and (c.get("spend") or c.get("spend_sources")):
         from journeynet.data.landings import write_landings
 
@@ -475,7 +476,7 @@ def load_inputs(cfg: Any, funnel_sample: tuple[int | None, int] | None = None) -
         c["touchpoints"] = str(write_landings(spend, g["path"], int(g.get("pool", 60_000)), int(g.get("seed", 0))))
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
-    if streams_touchpoints(c):
+    if stream:
         return _streamed_inputs(c, funnel_sample)
     kw = touch_kwargs(c)
     touchpoints = load_touchpoints(c["touchpoints"], **kw)

@@ -143,7 +143,7 @@ class TouchTally:
             self._paid.append(pd.DataFrame({"customer": cust[paid], "timestamp": frame["timestamp"].to_numpy()[paid],
                                             "unit": unit[paid].astype(np.int64)}))
         if self.window is not None:
-            self._keep_sample(frame)
+            self.keep_sample(frame)
 
     def _count(self, frame: pd.DataFrame, h: np.ndarray, conv: np.ndarray) -> None:
         """Totals, the order-free digest, and the counts per unit and per day and unit."""
@@ -159,7 +159,7 @@ class TouchTally:
                            .merge(day[conv].groupby(_KEYS, sort=False).size().rename("last_touch").reset_index(),
                                   on=_KEYS, how="left"))
 
-    def _keep_sample(self, frame: pd.DataFrame) -> None:
+    def keep_sample(self, frame: pd.DataFrame) -> None:
         """Keep the rows of customers whose sample hash is among the k smallest seen so far."""
         w = self.window
         day = w.day(frame["timestamp"])
@@ -347,7 +347,7 @@ class TouchFrame(TouchSource):
     def funnel_rows(self, first: pd.Timestamp, n_days: int, max_sequences: int | None, seed: int) -> FunnelRows:
         """The frame's rows in the window of the sampled customers, in the frame's order."""
         tally = TouchTally(FunnelWindow(first, n_days, max_sequences, seed))
-        tally._keep_sample(self.frame)
+        tally.keep_sample(self.frame)
         return tally.summary().funnel  # type: ignore[return-value]
 
 
@@ -404,19 +404,20 @@ class TouchLake(TouchSource):
     def _scan(self, tally: TouchTally, announce: bool = False) -> TouchSummary:
         from journeynet.data.units import join_single_campaign
 
-        seen: list[np.ndarray] = []
+        seen: list[np.ndarray] = []  # each earlier file's row hashes, sorted
         dropped = n_files = 0
         for _, frame in self.batches():
             n_files += 1
             h = row_hashes(frame)  # before the join, as the loader drops duplicates before it
-            if seen:
-                repeat = np.isin(h, np.concatenate(seen))
-                if repeat.any():
-                    dropped += int(repeat.sum())
-                    frame, h = frame[~repeat], h[~repeat]
-            seen.append(np.unique(h))
-            if len(seen) > 8:
-                seen = [np.unique(np.concatenate(seen))]
+            repeat = np.zeros(len(h), dtype=bool)
+            for earlier in seen:
+                at = np.minimum(np.searchsorted(earlier, h), earlier.size - 1)
+                repeat |= earlier[at] == h
+            if repeat.any():
+                dropped += int(repeat.sum())
+                frame, h = frame[~repeat], h[~repeat]
+            if len(h):
+                seen.append(np.sort(h))
             if self.spend is not None and len(frame):
                 joined = join_single_campaign(frame, self.spend, announce=False)
                 frame, h = joined, h if joined is frame else row_hashes(joined)
