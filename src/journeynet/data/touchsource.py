@@ -438,14 +438,14 @@ class TouchLake(TouchSource):
         wanted = set(units)
         if wanted <= set(self.paid_units):
             return self.summary.revenue
-        return self._scan(TouchTally(paid_units=wanted | set(self.paid_units))).revenue
+        return self._scan(TouchTally(paid_units=wanted | set(self.paid_units), count=False)).revenue
 
     def funnel_rows(self, first: pd.Timestamp, n_days: int, max_sequences: int | None, seed: int) -> FunnelRows:
         """The sample's rows in the canonical order (customer id, then time, then file order)."""
         window = FunnelWindow(first, n_days, max_sequences, seed)
         if self.window is not None and self.window == window:
             return self.summary.funnel  # type: ignore[return-value]
-        return self._scan(TouchTally(window)).funnel  # type: ignore[return-value]
+        return self._scan(TouchTally(window, count=False)).funnel  # type: ignore[return-value]
 
 
 def _canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
