@@ -64,6 +64,12 @@ def sample_hash(customer_id: pd.Series | np.ndarray, seed: int) -> np.ndarray:
     return customer_hash(customer_id, f"{int(seed) % 10**12:012d}fnel")
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a 1-d array (a sort and a mask: several times faster than ``np.unique`` here)."""
+    v = np.sort(values)
+    return v[np.r_[True, v[1:] != v[:-1]]] if v.size else v
+
+
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """64-bit hash of each canonical row's content, ``(n,)`` uint64."""
     return pd.util.hash_pandas_object(frame[[c for c in CANONICAL if c in frame]], index=False).to_numpy()
@@ -167,12 +173,12 @@ class TouchTally:
         self.outside += int((~inside).sum())
         rows = frame[inside]
         h = sample_hash(rows["customer_id"], w.seed)
-        distinct = np.unique(h)
-        self._customers.append(distinct)
+        seen = distinct(h)
+        self._customers.append(seen)
         k = w.max_sequences
         if k is not None:
             # the k-th smallest distinct hash seen only falls: a customer above it now never enters
-            self._smallest = np.unique(np.concatenate([self._smallest, distinct]))[:k]
+            self._smallest = distinct(np.concatenate([self._smallest, seen]))[:k]
             if self._smallest.size == k:
                 limit = self._smallest[-1]
                 keep = h <= limit
@@ -182,7 +188,7 @@ class TouchTally:
         self._kept.append(rows)
         self._kept_hash.append(h)
         if len(self._customers) > 64:  # bounded: distinct hashes, merged now and then
-            self._customers = [np.unique(np.concatenate(self._customers))]
+            self._customers = [distinct(np.concatenate(self._customers))]
 
     def summary(self) -> TouchSummary:
         """The answers, once every batch is in."""
@@ -193,7 +199,7 @@ class TouchTally:
         conv = pd.concat(self._conv, ignore_index=True) if self._conv else None
         funnel = None
         if self.window is not None:
-            n = int(np.unique(np.concatenate(self._customers)).size) if self._customers else 0
+            n = int(distinct(np.concatenate(self._customers)).size) if self._customers else 0
             kept = pd.concat(self._kept) if self._kept else pd.DataFrame(columns=CANONICAL)
             funnel = FunnelRows(kept, n, self.outside)
         revenue = _revenue_stats(conv, pd.concat(self._paid, ignore_index=True) if self._paid else None,
