@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python bench/bench_end_to_end.py [--pool 800000] [--repeats 1] [--out outputs/bench_e2e]
     PYTHONPATH=src python bench/bench_end_to_end.py --csv RUN_DIR   # read a run's touchpoints.csv and spend.csv
+    PYTHONPATH=src python bench/bench_end_to_end.py --lake DIR      # DIR/touchpoints/*.parquet (bench/write_lake.py)
 
 ``data.synthetic.pool=800000`` generates about 1.56M touchpoints (about 1.95 touches per
 pool member, 0.73 of the pool touched). Each phase runs under ``/usr/bin/time -v`` when
@@ -112,6 +113,8 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=[], help="more train.py overrides")
     ap.add_argument("--csv", default=None, help="a run dir whose touchpoints.csv and spend.csv to read (data=csv, "
                     "as a user with an export runs it) instead of generating a world")
+    ap.add_argument("--lake", default=None, help="a directory written by bench/write_lake.py: train.py reads its "
+                    "Parquet touchpoints and spend.csv, with a journey store under the run dir (data.journeys)")
     args = ap.parse_args()
     out = ROOT / args.out
     results = []
@@ -121,7 +124,11 @@ def main() -> None:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
-        if args.csv:
+        if args.lake:
+            src = Path(args.lake).resolve()
+            data = ["data=csv", f"data.touchpoints={src / 'touchpoints'}", f"data.spend={src / 'spend.csv'}",
+                    f"data.journeys={run_dir / 'journeys'}"]
+        elif args.csv:
             src = Path(args.csv).resolve()
             data = ["data=csv", f"data.touchpoints={src / 'touchpoints.csv'}", f"data.spend={src / 'spend.csv'}"]
         else:
@@ -134,7 +141,11 @@ def main() -> None:
         phases = phase_times(run_dir / "train.log")
         n_tp = None
         tp_file = Path(args.csv) / "touchpoints.csv" if args.csv else run_dir / "touchpoints.csv"
-        if tp_file.exists():
+        if args.lake:
+            import pyarrow.dataset as ds
+
+            n_tp = ds.dataset(str(Path(args.lake) / "touchpoints"), format="parquet").count_rows()
+        elif tp_file.exists():
             with open(tp_file) as fh:
                 n_tp = sum(1 for _ in fh) - 1
         rec = {"train": train, "optimize": optimize, "phases_s": phases, "touchpoints": n_tp,
@@ -148,7 +159,7 @@ def main() -> None:
     wall = statistics.median(r["total_wall_s"] for r in results)
     peak = statistics.median(max(r["peak_rss_mb"], r["peak_tree_rss_mb"]) for r in results)
     cpu = statistics.median(r["total_cpu_s"] for r in results)
-    source = f"csv={args.csv}" if args.csv else f"pool={args.pool}"
+    source = f"lake={args.lake}" if args.lake else f"csv={args.csv}" if args.csv else f"pool={args.pool}"
     print(f"\n{source} touchpoints={results[-1]['touchpoints']}: end to end {wall:.1f} s "
           f"(target < 180 s: {'met' if wall < 180 else f'missed by {wall - 180:.0f} s'}), "
           f"CPU time {cpu:.1f} s, peak RSS of the process tree {peak / 1024:.2f} GB "

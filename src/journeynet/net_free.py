@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from journeynet.attribution.interventional import interventional
 from journeynet.causal.fit import FunnelFitConfig
+from journeynet.data.touchsource import TouchSource, as_source
 from journeynet.model.baselines import fit_baselines
 from journeynet.outputs import write_csv_file, write_json_file
 from journeynet.planning.response import curves_frame, fit_curves
@@ -64,7 +65,7 @@ def funnel_effects(cfg: DictConfig, inputs: Any) -> tuple[pd.DataFrame, dict[str
     if inputs.spend is None or a.engine != "funnel":
         return None
     fit_cfg = FunnelFitConfig(**OmegaConf.to_container(a.funnel, resolve=True))
-    table, extras = interventional(fit_cfg, inputs.touchpoints, inputs.spend, tuple(cfg.response.spend_multiples),
+    table, extras = interventional(fit_cfg, inputs.touches, inputs.spend, tuple(cfg.response.spend_multiples),
                                    a.get("cache_dir"), bool(a.get("refit", False)), int(a.get("response_draws", 20)),
                                    experiments=getattr(inputs, "experiments", None))
     extras.update(response_outputs(inputs, table, extras, cfg.response.method))
@@ -77,26 +78,28 @@ def response_outputs(inputs: Any, funnel: pd.DataFrame, extras: dict[str, Any], 
     Keys ``daily``, ``curves``, ``draws``. ``funnel`` is the engine's table: one row per
     paid unit with its ``attributed_conversions``.
     """
-    daily = daily_units(inputs.touchpoints, inputs.spend, funnel)
+    daily = daily_units(inputs.touches, inputs.spend, funnel)
     pooled = _pooled(funnel, daily)
     fits = fit_curves(daily, pooled, extras["points"], method)
-    revenue = revenue_per_conversion(inputs.touchpoints, set(fits))
+    revenue = revenue_per_conversion(inputs.touches, set(fits))
     draws = None
     if extras["draw_points"] is not None:
         draws = response_draws(daily, pooled, extras["draw_points"], method)
     return {"daily": daily, "curves": curves_frame(fits, revenue), "draws": draws}
 
 
-def daily_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def daily_units(touchpoints: pd.DataFrame | TouchSource, spend: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Per paid unit and day: spend, exposure (touches delivered) and per-day attributed credit.
 
     The per-day credit spreads a unit's pooled effect over days in proportion to its
     last-touch conversions that day: the noisy signal the ``daily`` curve method uses.
+    ``touchpoints``: canonical rows, or a :class:`~journeynet.data.touchsource.TouchSource`
+    (its counts per day and unit).
     """
-    tp = touchpoints.assign(date=touchpoints["timestamp"].dt.normalize())
     keys = ["date", "channel", "campaign_type"]
-    touches = tp.groupby(keys).size().rename("exposure")
-    last = tp[tp["converted"] == 1].groupby(keys).size().rename("last_touch")
+    counts = as_source(touchpoints).daily_counts().set_index(keys)
+    touches = counts["exposure"]
+    last = counts.loc[counts["last_touch"] > 0, "last_touch"]
     daily = spend[keys + ["spend"]].merge(touches, on=keys, how="left").merge(last, on=keys, how="left")
     daily[["exposure", "last_touch"]] = daily[["exposure", "last_touch"]].fillna(0.0)
     pooled = table.set_index(["channel", "campaign_type"])["attributed_conversions"]

@@ -44,7 +44,7 @@ def run_training(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rank_store = store_for_launched_rank(cfg)  # a DDP rank >= 1 trains on its shards: no inputs loaded
-    inputs = load_inputs(cfg.data) if rank_store is None else None
+    inputs = load_inputs(cfg.data, funnel_sample(cfg)) if rank_store is None else None
     vocab, journeys, splits = rank_store or journeys_for_run(cfg, inputs)  # a store when data.journeys/engine ask
     if inputs is not None and inputs.spend is None:
         declare_paid(vocab, inputs.paid_channels)
@@ -78,6 +78,14 @@ def run_training(cfg: DictConfig) -> float:
         _log_tensorboard(logger, cfg, trained, figures)
     metric = trained.metrics.get(cfg.optimized_metric.replace("/", "_"), trained.metrics["test_auc"])
     return float(metric)
+
+
+def funnel_sample(cfg: DictConfig) -> tuple[int | None, int] | None:
+    """The funnel's customer sample (``max_sequences``, ``seed``), kept while streamed touchpoints are read."""
+    if cfg.attribution.engine != "funnel":
+        return None
+    f = cfg.attribution.funnel
+    return (None if f.max_sequences is None else int(f.max_sequences)), int(f.seed)
 
 
 def net_free_settings(cfg: DictConfig) -> DictConfig:

@@ -32,16 +32,19 @@ from journeynet.causal.engine import EngineResult, fit_engine
 from journeynet.causal.fit import FunnelFitConfig, Penalty
 from journeynet.causal.funnel import FunnelParams
 from journeynet.causal.interventions import channel_effects, response_points, unit_effects
+from journeynet.data.touchsource import TouchSource, as_source
 
 log = logging.getLogger(__name__)
 
 
-def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame,
+def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame | TouchSource, spend: pd.DataFrame,
                    multiples: tuple[float, ...], cache_dir: str | None = None, refit: bool = False,
                    response_draws: int = 20,
                    experiments: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The funnel table (effects with intervals) and the engine's by-products for ``write_outputs``.
 
+    ``touchpoints``: canonical rows, or a :class:`~journeynet.data.touchsource.TouchSource`
+    (a streamed lake), which answers the same questions without the frame.
     ``experiments`` (a validated :func:`journeynet.data.experiments.load_experiments`
     frame) calibrates the fit; ``extras["experiments"]`` then lists each with the model's
     value before and after.
@@ -57,7 +60,7 @@ def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: p
                                penalty=ExperimentPenalty(tests), salt=salt, backtest_of=uncalibrated)
         report = experiment_report(tests, data.spend, uncalibrated, result)
     params = result.params
-    observed = float(touchpoints["converted"].sum())
+    observed = float(as_source(touchpoints).conversions)
     table = funnel_table(params, data.spend, observed, result.draws)
     if uncalibrated is not None:
         table["removal_effect_uncalibrated"] = unit_effects(uncalibrated.params, data.spend)
@@ -78,7 +81,7 @@ def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: p
     return table, extras
 
 
-def cached_engine(data: FunnelData, cfg: FunnelFitConfig, touchpoints: pd.DataFrame, spend: pd.DataFrame,
+def cached_engine(data: FunnelData, cfg: FunnelFitConfig, touchpoints: pd.DataFrame | TouchSource, spend: pd.DataFrame,
                   cache_dir: str | None, refit: bool, penalty: Penalty | None = None,
                   salt: bytes = b"", backtest_of: EngineResult | None = None) -> EngineResult:
     """:func:`fit_engine`, reused from ``cache_dir`` when the data and settings are the same.
@@ -102,12 +105,17 @@ def cached_engine(data: FunnelData, cfg: FunnelFitConfig, touchpoints: pd.DataFr
     return result
 
 
-def fingerprint(touchpoints: pd.DataFrame, spend: pd.DataFrame, cfg: FunnelFitConfig, salt: bytes = b"") -> str:
-    """Hash of the inputs' content, the fit settings, ``salt`` and the engine's own source code."""
+def fingerprint(touchpoints: pd.DataFrame | TouchSource, spend: pd.DataFrame, cfg: FunnelFitConfig,
+                salt: bytes = b"") -> str:
+    """Hash of the inputs' content, the fit settings, ``salt`` and the engine's own source code.
+
+    The touchpoints count by their rows' content, whatever their order (``TouchSource.digest``):
+    a lake and the frame read from it share a cached fit.
+    """
     h = hashlib.sha256(salt)
-    for frame in (touchpoints, spend):
-        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-        h.update(",".join(map(str, frame.columns)).encode())
+    h.update(as_source(touchpoints).digest.encode())
+    h.update(pd.util.hash_pandas_object(spend, index=False).to_numpy().tobytes())
+    h.update(",".join(map(str, spend.columns)).encode())
     # processes changes how the full fit is computed, not its result (equal up to the order of sums)
     settings = {k: v for k, v in asdict(cfg).items() if k != "processes"}
     h.update(json.dumps(settings, sort_keys=True).encode())

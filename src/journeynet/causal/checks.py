@@ -26,6 +26,7 @@ import pandas as pd
 from journeynet.causal.data import FunnelData
 from journeynet.causal.engine import EngineResult
 from journeynet.causal.funnel import propagate_routes
+from journeynet.data.touchsource import TouchSource, as_source
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,13 @@ Z_FAIL = 2.576
 PULSE = 1.8  # a day above this multiple of the unit's median positive spend is a pulse
 
 
-def observed_routes(touchpoints: pd.DataFrame, data: FunnelData) -> np.ndarray:
-    """Observed conversions per day and session route ``(T, U + 1)`` (paid units, then unpaid)."""
-    conv = touchpoints[touchpoints["converted"].astype(bool)]
+def observed_routes(touchpoints: pd.DataFrame | TouchSource, data: FunnelData) -> np.ndarray:
+    """Observed conversions per day and session route ``(T, U + 1)`` (paid units, then unpaid).
+
+    ``touchpoints``: canonical rows, or a :class:`~journeynet.data.touchsource.TouchSource`
+    (its conversions counted per day and unit).
+    """
+    conv = as_source(touchpoints).conversion_routes()
     day = ((conv["timestamp"].dt.normalize() - data.dates[0]) / pd.Timedelta(days=1)).to_numpy()
     inside = (day >= 0) & (day < data.n_days)
     conv, day = conv[inside], day[inside].astype(int)
@@ -46,7 +51,7 @@ def observed_routes(touchpoints: pd.DataFrame, data: FunnelData) -> np.ndarray:
     route = [index.get((c, k), len(data.units)) for c, k in zip(conv["channel"].astype(str),
                                                                  conv["campaign_type"].astype(str), strict=True)]
     out = np.zeros((data.n_days, len(data.units) + 1))
-    np.add.at(out, (day, np.asarray(route, dtype=int)), 1.0)
+    np.add.at(out, (day, np.asarray(route, dtype=int)), conv["count"].to_numpy(dtype=float))
     return out
 
 

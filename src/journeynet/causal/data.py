@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from journeynet.data.touchsource import TouchSource, as_source
 from journeynet.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -90,32 +91,29 @@ def spend_matrix(spend: pd.DataFrame) -> tuple[list[tuple[str, str]], pd.Datetim
     return units, dates, wide.to_numpy(dtype=float)
 
 
-def build_funnel_data(touchpoints: pd.DataFrame, spend: pd.DataFrame, max_sequences: int | None = None,
+def build_funnel_data(touchpoints: pd.DataFrame | TouchSource, spend: pd.DataFrame, max_sequences: int | None = None,
                       seed: int = 0, unpaid_channels: list[str] | None = None) -> FunnelData:
-    """Turn canonical touchpoints and spend into daily event tables.
+    """Turn canonical touchpoints (a frame, or a lake's :class:`TouchSource`) and spend into daily event tables.
 
     Touches outside the spend window are dropped (logged). ``max_sequences`` keeps a
-    random sample of customers, recorded in ``sample_fraction`` so the fit can scale the
-    market back up.
+    sample of customers, recorded in ``sample_fraction`` so the fit can scale the market
+    back up: those whose seeded hash of the id is smallest
+    (:func:`journeynet.data.touchsource.sample_hash`), the same customers from a frame and
+    from the files it was read from.
     """
     units, dates, matrix = spend_matrix(spend)
-    tp = touchpoints
-    day = ((tp["timestamp"].dt.normalize() - dates[0]) / pd.Timedelta(days=1)).to_numpy()
-    inside = (day >= 0) & (day < len(dates))
-    if not inside.all():
+    found = as_source(touchpoints).funnel_rows(dates[0], len(dates), max_sequences, seed)
+    if found.outside:
         log.warning("funnel: %d touches fall outside the spend window %s..%s and are left out",
-                    int((~inside).sum()), dates[0].date(), dates[-1].date())
-    tp, day = tp.loc[inside], day[inside].astype(np.int64)
+                    found.outside, dates[0].date(), dates[-1].date())
+    tp = found.rows
     if tp.empty:
         raise InputError("touchpoints: no touch falls inside the spend data's date range")
+    day = ((tp["timestamp"].dt.normalize() - dates[0]) / pd.Timedelta(days=1)).to_numpy().astype(np.int64)
     customer = pd.factorize(tp["customer_id"])[0]
     fraction = 1.0
-    n_customers = customer.max() + 1
-    if max_sequences is not None and n_customers > max_sequences:
-        keep = np.random.default_rng(seed).choice(n_customers, size=max_sequences, replace=False)
-        mask = np.isin(customer, keep)
-        tp, day, customer = tp.loc[mask], day[mask], customer[mask]
-        fraction = max_sequences / n_customers
+    if max_sequences is not None and found.n_customers > max_sequences:
+        fraction = max_sequences / found.n_customers
     converted = tp["converted"].to_numpy().astype(bool)
     # a purchase closes a sequence: later touches of the same customer start a new one
     order = np.lexsort((tp["timestamp"].to_numpy(), customer))

@@ -40,15 +40,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journeynet.data import sources
-from journeynet.data.inputs import join_single_campaign, load_touchpoints, resolve_path
+from journeynet.data.inputs import join_single_campaign, load_touchpoints, resolve_path, touch_kwargs
 from journeynet.data.journeys import Journeys, Vocab
-from journeynet.data.partition import ORIGIN, customer_partition, partition_journeys, unit_pairs
+from journeynet.data.partition import CANONICAL, ORIGIN, customer_partition, partition_journeys, unit_pairs
 from journeynet.data.store import empty_journeys, shard_name, write_manifest, write_shard
 from journeynet.errors import InputError
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "dask")
-_LOADER_KEYS = ("columns", "conversion", "channel_map", "campaign_map", "start", "end")
 
 
 @dataclass(frozen=True)
@@ -99,26 +98,30 @@ def input_files(data: Mapping[str, Any]) -> list[str]:
     return sources.dataset_files(p, "touchpoints")[0]
 
 
-def canonical_chunk(data: Mapping[str, Any], index: int, file: str, spend: pd.DataFrame | None,
-                    n_partitions: int) -> pd.DataFrame:
-    """Stage 1 for one file: canonical rows with their origin (``_file``, ``_row``) and ``_part``.
+def load_file(data: Mapping[str, Any], file: str) -> pd.DataFrame:
+    """One input file's canonical rows, read and checked by :func:`load_touchpoints` (errors name ``file``).
 
     Rows outside ``data.start`` / ``data.end`` are dropped; a file with no row in the range
     gives an empty frame.
     """
-    kw = {k: data.get(k) for k in _LOADER_KEYS}
+    kw = touch_kwargs(data)
     path = resolve_path(data["touchpoints"])
     try:
         with sources.only_files([file]):
-            frame = load_touchpoints(path, require_conversions=False, **kw)
+            return load_touchpoints(path, require_conversions=False, **kw)
     except InputError as exc:
         if "no rows" in str(exc) and (data.get("start") or data.get("end")):
-            frame = None
-        else:  # the loader names the directory; the file is the more useful name
-            raise InputError(str(exc).replace(f"file {path}:", f"file {file}:", 1)) from exc
-    if frame is None:
-        return pd.DataFrame({c: [] for c in ["customer_id", "timestamp", "channel", "campaign_type",
-                                             "converted", "revenue", *ORIGIN, "_part"]})
+            return pd.DataFrame({c: [] for c in CANONICAL})
+        # the loader names the directory; the file is the more useful name
+        raise InputError(str(exc).replace(f"file {path}:", f"file {file}:", 1)) from exc
+
+
+def canonical_chunk(data: Mapping[str, Any], index: int, file: str, spend: pd.DataFrame | None,
+                    n_partitions: int) -> pd.DataFrame:
+    """Stage 1 for one file: canonical rows (:func:`load_file`), their origin (``_file``, ``_row``) and ``_part``."""
+    frame = load_file(data, file)
+    if len(frame) == 0:
+        return pd.DataFrame({c: [] for c in [*CANONICAL, *ORIGIN, "_part"]})
     if spend is not None:
         frame = join_single_campaign(frame, spend)
     return frame.assign(_file=np.int32(index), _row=np.arange(len(frame), dtype=np.int64),

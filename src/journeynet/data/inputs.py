@@ -49,15 +49,27 @@ _FALSE = {"0", "0.0", "false", "f", "no", "n"}
 
 @dataclass
 class Inputs:
-    """Everything a run reads: canonical frames plus the planted truth of synthetic data."""
+    """Everything a run reads: canonical frames plus the planted truth of synthetic data.
 
-    touchpoints: pd.DataFrame
+    ``touches`` answers the touchpoint-level questions (:mod:`journeynet.data.touchsource`):
+    from ``touchpoints`` in memory, or, when a lake is streamed (:func:`streams_touchpoints`),
+    from the files, and ``touchpoints`` is None.
+    """
+
+    touchpoints: pd.DataFrame | None
     spend: pd.DataFrame | None = None
     test_touchpoints: pd.DataFrame | None = None
     truth: dict | None = None
     paid_channels: list[str] = field(default_factory=list)  # declared by data.paid_channels
     unmatched: pd.DataFrame | None = None  # journey units on paid channels without spend
     experiments: pd.DataFrame | None = None  # lift tests (data.experiments), validated against the spend
+    touches: Any = None  # a TouchSource; a TouchFrame of ``touchpoints`` when not given
+
+    def __post_init__(self) -> None:
+        if self.touches is None and self.touchpoints is not None:
+            from journeynet.data.touchsource import TouchFrame
+
+            self.touches = TouchFrame(self.touchpoints)
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -399,7 +411,7 @@ def load_spend(
     return spend[SPEND_COLUMNS]
 
 
-def _touch_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
+def touch_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
     """The :func:`load_touchpoints` settings of a ``data`` config."""
     kw = {k: c.get(k) for k in ("columns", "conversion", "channel_map", "campaign_map",
                                 "timestamp_format", "dayfirst", "start", "end")}
@@ -407,8 +419,29 @@ def _touch_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
     return kw
 
 
-def load_inputs(cfg: Any) -> Inputs:
+def streams_touchpoints(c: Mapping[str, Any]) -> bool:
+    """Whether a run streams its touchpoint files instead of holding the frame (``data.stream``).
+
+    ``auto``: when the journeys come from a journey store (``data.journeys``, ``data.engine=dask``
+    or ``data.workers`` > 1) and the touchpoints from files: nothing else then needs the frame.
+    """
+    setting = str(c.get("stream", "auto")).lower()
+    if setting not in ("auto", "true", "false"):
+        raise InputError(f"data.stream must be auto, true or false, got '{c.get('stream')}'")
+    if setting == "false" or not c.get("touchpoints"):
+        return False
+    store = bool(c.get("journeys")) or (c.get("engine") or "local") != "local" or int(c.get("workers") or 1) != 1
+    if setting == "true" and not store:
+        raise InputError("data.stream=true needs a journey store (data.journeys=DIR): the journeys are "
+                         "otherwise built from the frame in memory")
+    return store
+
+
+def load_inputs(cfg: Any, funnel_sample: tuple[int | None, int] | None = None) -> Inputs:
     """Load everything the ``data`` config names (a DictConfig or a dict).
+
+    ``funnel_sample`` (``max_sequences``, ``seed``): when the touchpoints are streamed, the
+    funnel's customer sample kept in the same pass.
 
     Returns
     -------
@@ -431,8 +464,9 @@ def load_inputs(cfg: Any) -> Inputs:
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
         test = getattr(sim, "test_touchpoints", None)
         if c.get("test_touchpoints"):  # a held-out file is read under the generated world too
-            test = load_touchpoints(c["test_touchpoints"], **_touch_kwargs(c))
+            test = load_touchpoints(c["test_touchpoints"], **touch_kwargs(c))
         return Inputs(sim.touchpoints, sim.spend, test, sim.truth, experiments=_experiments(c, sim.spend))
+    stream = streams_touchpoints(c)  # before a generated file names data.touchpoints: it is then read whole
     if not c.get("touchpoints") and c.get("generate") and (c.get("spend") or c.get("spend_sources")):
         from journeynet.data.landings import write_landings
 
@@ -442,7 +476,9 @@ def load_inputs(cfg: Any) -> Inputs:
         c["touchpoints"] = str(write_landings(spend, g["path"], int(g.get("pool", 60_000)), int(g.get("seed", 0))))
     if not c.get("touchpoints"):
         raise InputError("data.touchpoints is not set: pass data.touchpoints=PATH")
-    kw = _touch_kwargs(c)
+    if stream:
+        return _streamed_inputs(c, funnel_sample)
+    kw = touch_kwargs(c)
     touchpoints = load_touchpoints(c["touchpoints"], **kw)
     test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
     paid = declared_paid_channels(c, touchpoints)
@@ -457,6 +493,32 @@ def load_inputs(cfg: Any) -> Inputs:
         check_paid_channels(touchpoints, spend)
         unmatched = unmatched_units(touchpoints, spend, paid, bool(c.get("strict_units")))
     return Inputs(touchpoints, spend, test, None, paid, unmatched, _experiments(c, spend))
+
+
+def _streamed_inputs(c: dict[str, Any], funnel_sample: tuple[int | None, int] | None) -> Inputs:
+    """:func:`load_inputs` without the frame: the spend first, then one pass over the touchpoint files."""
+    from journeynet.data.touchsource import TouchLake
+    from journeynet.data.units import unmatched_from_counts
+
+    spend = None
+    if c.get("spend") or c.get("spend_sources"):
+        spend = load_spend(
+            c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
+            c.get("channel_map"), c.get("campaign_map"), c.get("start"), c.get("end"),
+        )
+    touches = TouchLake(c, spend, funnel_sample)
+    if not touches.conversions:
+        conv = sources.touch_scan(dict(c.get("columns") or {}), c.get("conversion"))["columns"][-1]
+        raise InputError(f"touchpoints file {resolve_path(c['touchpoints'])}: column '{conv}' marks no conversions")
+    units = touches.units()
+    test = load_touchpoints(c["test_touchpoints"], **touch_kwargs(c)) if c.get("test_touchpoints") else None
+    paid = declared_paid_channels(c, units)
+    unmatched = None
+    if spend is not None:
+        test = join_single_campaign(test, spend) if test is not None else None
+        check_paid_channels(units, spend)
+        unmatched = unmatched_from_counts(units, spend, paid, bool(c.get("strict_units")))
+    return Inputs(None, spend, test, None, paid, unmatched, _experiments(c, spend), touches=touches)
 
 
 def _experiments(c: Mapping[str, Any], spend: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -35,19 +35,21 @@ def snake_case(values: pd.Series) -> pd.Series:
     )
 
 
-def join_single_campaign(touchpoints: pd.DataFrame, spend: pd.DataFrame) -> pd.DataFrame:
+def join_single_campaign(touchpoints: pd.DataFrame, spend: pd.DataFrame, announce: bool = True) -> pd.DataFrame:
     """Give a paid channel's blank campaign type its only campaign type in the spend.
 
     Exports like Meta's carry no campaign type, so journeys name the channel alone;
     when the spend has exactly one campaign type for that channel, that is the join.
+    ``announce=False`` skips the log line (a file of many, read one by one).
     """
     kinds = spend.groupby("channel")["campaign_type"].unique()
     single = {c: v[0] for c, v in kinds.items() if len(v) == 1 and v[0] != ""}
     blank = (touchpoints["campaign_type"] == "") & touchpoints["channel"].isin(list(single))
     if not blank.any():
         return touchpoints
-    log.info("%d touches of %s take the channel's only campaign type in the spend", int(blank.sum()),
-             ", ".join(sorted(touchpoints.loc[blank, "channel"].unique())))
+    if announce:
+        log.info("%d touches of %s take the channel's only campaign type in the spend", int(blank.sum()),
+                 ", ".join(sorted(touchpoints.loc[blank, "channel"].unique())))
     out = touchpoints.copy()
     out.loc[blank, "campaign_type"] = out.loc[blank, "channel"].map(single)
     return out
@@ -93,10 +95,17 @@ def unmatched_units(touchpoints: pd.DataFrame, spend: pd.DataFrame, paid_channel
     pd.DataFrame
         ``channel, campaign_type, touches, conversions``, most conversions first; empty when all match.
     """
+    counts = touchpoints.groupby(["channel", "campaign_type"])["converted"].agg(touches="size", conversions="sum")
+    return unmatched_from_counts(counts.reset_index(), spend, paid_channels, strict)
+
+
+def unmatched_from_counts(counts: pd.DataFrame, spend: pd.DataFrame, paid_channels: Sequence[str] = (),
+                          strict: bool = False) -> pd.DataFrame:
+    """:func:`unmatched_units` from ``channel, campaign_type, touches, conversions`` per unit (a lake's counts)."""
     paid = set(spend["channel"]) | set(paid_channels)
     spent = set(zip(spend["channel"], spend["campaign_type"], strict=True))
-    tp = touchpoints[touchpoints["channel"].isin(list(paid))]
-    units = tp.groupby(["channel", "campaign_type"])["converted"].agg(touches="size", conversions="sum")
+    units = counts[counts["channel"].isin(list(paid))].set_index(["channel", "campaign_type"])[
+        ["touches", "conversions"]].sort_index()
     units = units[[u not in spent for u in units.index]].reset_index()
     units = units.sort_values(["conversions", "touches"], ascending=False, ignore_index=True)
     if units.empty:
