@@ -93,7 +93,7 @@ def _checks_summary(run: TrainRun, status: dict[Unit, str], allocation: dict[Uni
 #: What the engine-draw interval leaves out, measured against generated worlds' truth (bench/RESULTS.md section 22).
 MODEL_ERROR_NOTE = ("The interval carries the engine's sampling spread, not the error of its model: on generated "
                     "worlds built differently from the engine the promised gain ran {ratio} the true one, while the "
-                    "plan itself stayed within 2% of the best allocation.")
+                    "plan itself stayed within 2.5% of the best allocation.")
 PROMISE_RATIO = "0.9 to 2.1 times"
 
 
