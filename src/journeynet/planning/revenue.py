@@ -3,8 +3,6 @@
 Quickstart
 ----------
 >>> import pandas as pd
-
-from journeynet.data.touchsource import TouchSource, as_source
 >>> from journeynet.planning.revenue import revenue_per_conversion
 >>> tp = pd.DataFrame({"customer_id": [1, 1], "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"]),
 ...                    "channel": ["google_ads", "direct"], "campaign_type": ["search", ""],
