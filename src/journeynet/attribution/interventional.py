@@ -49,6 +49,7 @@ def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame | TouchSo
     frame) calibrates the fit; ``extras["experiments"]`` then lists each with the model's
     value before and after.
     """
+    touchpoints = as_source(touchpoints)  # one source: a frame is counted once, not per question
     data = build_funnel_data(touchpoints, spend, fit_cfg.max_sequences, fit_cfg.seed)
     result = cached_engine(data, fit_cfg, touchpoints, spend, cache_dir, refit)
     uncalibrated, report = None, None
@@ -60,7 +61,7 @@ def interventional(fit_cfg: FunnelFitConfig, touchpoints: pd.DataFrame | TouchSo
                                penalty=ExperimentPenalty(tests), salt=salt, backtest_of=uncalibrated)
         report = experiment_report(tests, data.spend, uncalibrated, result)
     params = result.params
-    observed = float(as_source(touchpoints).conversions)
+    observed = float(touchpoints.conversions)
     table = funnel_table(params, data.spend, observed, result.draws)
     if uncalibrated is not None:
         table["removal_effect_uncalibrated"] = unit_effects(uncalibrated.params, data.spend)
