@@ -482,12 +482,8 @@ def load_inputs(cfg: Any, funnel_sample: tuple[int | None, int] | None = None) -
     touchpoints = load_touchpoints(c["touchpoints"], **kw)
     test = load_touchpoints(c["test_touchpoints"], **kw) if c.get("test_touchpoints") else None
     paid = declared_paid_channels(c, touchpoints)
-    spend, unmatched = None, None
-    if c.get("spend") or c.get("spend_sources"):
-        spend = load_spend(
-            c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
-            c.get("channel_map"), c.get("campaign_map"), c.get("start"), c.get("end"),
-        )
+    spend, unmatched = _config_spend(c), None
+    if spend is not None:
         touchpoints = join_single_campaign(touchpoints, spend)
         test = join_single_campaign(test, spend) if test is not None else None
         check_paid_channels(touchpoints, spend)
@@ -500,12 +496,7 @@ def _streamed_inputs(c: dict[str, Any], funnel_sample: tuple[int | None, int] | 
     from journeynet.data.touchsource import TouchLake
     from journeynet.data.units import unmatched_from_counts
 
-    spend = None
-    if c.get("spend") or c.get("spend_sources"):
-        spend = load_spend(
-            c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
-            c.get("channel_map"), c.get("campaign_map"), c.get("start"), c.get("end"),
-        )
+    spend = _config_spend(c)
     touches = TouchLake(c, spend, funnel_sample)
     if not touches.conversions:
         conv = sources.touch_scan(dict(c.get("columns") or {}), c.get("conversion"))["columns"][-1]
@@ -519,6 +510,14 @@ def _streamed_inputs(c: dict[str, Any], funnel_sample: tuple[int | None, int] | 
         check_paid_channels(units, spend)
         unmatched = unmatched_from_counts(units, spend, paid, bool(c.get("strict_units")))
     return Inputs(None, spend, test, None, paid, unmatched, _experiments(c, spend), touches=touches)
+
+
+def _config_spend(c: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The spend ``data.spend`` or ``data.spend_sources`` names, within ``data.start`` / ``data.end``; None without."""
+    if not (c.get("spend") or c.get("spend_sources")):
+        return None
+    return load_spend(c.get("spend") or None, c.get("spend_sources") or None, c.get("spend_columns"),
+                      c.get("channel_map"), c.get("campaign_map"), c.get("start"), c.get("end"))
 
 
 def _experiments(c: Mapping[str, Any], spend: pd.DataFrame | None) -> pd.DataFrame | None:
