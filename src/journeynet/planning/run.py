@@ -92,9 +92,8 @@ def _checks_summary(run: TrainRun, status: dict[Unit, str], allocation: dict[Uni
 
 #: What the engine-draw interval leaves out, measured against generated worlds' truth (bench/RESULTS.md section 22).
 MODEL_ERROR_NOTE = ("The interval carries the engine's sampling spread, not the error of its model: on generated "
-                    "worlds built differently from the engine the promised gain ran {ratio} the true one, while the "
-                    "plan itself stayed within 2.5% of the best allocation.")
-PROMISE_RATIO = "0.9 to 2.1 times"
+                    "worlds built differently from the engine the promised gain ran 0.9 to 2.1 times the true one, "
+                    "while the plan itself stayed within 2.5% of the best allocation.")
 
 
 def largest_cut(allocation: dict[Unit, float], current_scaled: dict[Unit, float]) -> dict[str, Any] | None:
@@ -103,11 +102,12 @@ def largest_cut(allocation: dict[Unit, float], current_scaled: dict[Unit, float]
     unit = max(cuts, key=lambda u: cuts[u], default=None)
     if unit is None or cuts[unit] <= 0:
         return None
-    return {"unit": unit_name(unit), "current_scaled": float(current_scaled[unit]), "plan": float(allocation[unit])}
+    return {"unit": unit_name(unit), "current_scaled": float(current_scaled[unit]),
+            "plan": float(allocation.get(unit, 0.0))}
 
 
 def _sentence(what: str, improved: bool, uplift: float | None, interval: dict[str, Any] | None,
-              cut: dict[str, Any] | None = None) -> str:
+              from_engine: bool = False, cut: dict[str, Any] | None = None) -> str:
     if not improved:
         return (f"The {what} does not beat the current mix scaled to the same budget: keep the current mix"
                 + ("." if what == "plan" else ", or run the optimizer."))
@@ -118,9 +118,9 @@ def _sentence(what: str, improved: bool, uplift: float | None, interval: dict[st
         lo, hi = interval["uplift_90"]
         text += f" (90% interval {100 * lo:+.1f}% to {100 * hi:+.1f}%, over {interval['source']})"
     text += "."
-    if interval and "posterior draws" in interval["source"]:
+    if interval and from_engine:
         # a marketer reads the interval as the whole uncertainty; the measured bias of the promise is larger
-        text += " " + MODEL_ERROR_NOTE.format(ratio=PROMISE_RATIO)
+        text += " " + MODEL_ERROR_NOTE
         if cut:
             text += (f" Before counting on the size of the gain, test the largest cut, {cut['unit']} "
                      f"({cut['current_scaled']:,.0f} -> {cut['plan']:,.0f}), with a lift test.")
@@ -150,7 +150,8 @@ def _summary(spec: ProblemSpec, allocation: dict[Unit, float], current_scaled: d
             "verdict": (f"{what} beats the current allocation scaled to the same budget" if improved else
                         f"{what} does NOT beat the current allocation scaled to the same budget: keep the current mix"),
             "largest_cut": cut,
-            "sentence": _sentence(what, improved, uplift, extra.get("interval"), cut), **extra}
+            # the headline interval is the engine draws' whenever there are draws (see _intervals)
+            "sentence": _sentence(what, improved, uplift, extra.get("interval"), "draws" in extra, cut), **extra}
 
 
 def _target(spec: ProblemSpec) -> tuple[ProblemSpec, dict[str, Any] | None]:
