@@ -72,20 +72,28 @@ def classic_tv(sim, units: list, true_share: np.ndarray) -> dict[str, float]:
     return {m: total_variation(true_share, shares(idx.loc[units, m].fillna(0).to_numpy())) for m in MODELS}
 
 
-def plan_score(sim, data, params, table, units: list) -> dict[str, float]:
+def engine_allocation(sim, data, params, table) -> np.ndarray:
+    """The engine's plan: rollout curves, the default budget problem; daily spend per unit in ``data.units`` order."""
     points = response_points(params, data.spend)
     table = table.assign(paid=True)
     daily = daily_units(sim.touchpoints, sim.spend, table)
     pooled = dict(zip(zip(table.channel, table.campaign_type, strict=True), table.attributed_conversions, strict=True))
     fits = fit_curves(daily, pooled, points, "rollouts")
+    units = data.units
     current = dict(zip(units, data.spend.mean(0) * HORIZON, strict=True))
     problem = BudgetProblem(curves={u: fits[u].curve for u in units}, total=TOTAL, horizon_days=HORIZON,
                             current=current, max_daily_spend=extrapolation_caps({u: fits[u].spend_max for u in units},
                                                                                 3.0))
     res = allocate_budget(problem, raise_on_fail=False)
-    plan = plan_conversions(sim.truth, np.array([res.allocation[u] / HORIZON for u in units]), HORIZON)
-    scale = TOTAL / sum(current.values())
-    cur = plan_conversions(sim.truth, np.array([current[u] * scale / HORIZON for u in units]), HORIZON)
+    return np.array([res.allocation[u] / HORIZON for u in units])
+
+
+def plan_score(sim, data, params, table, units: list) -> dict[str, float]:
+    col = [data.units.index(u) for u in units]  # the world's order
+    plan = plan_conversions(sim.truth, engine_allocation(sim, data, params, table)[col], HORIZON)
+    current = data.spend.mean(0)[col] * HORIZON
+    scale = TOTAL / current.sum()
+    cur = plan_conversions(sim.truth, current * scale / HORIZON, HORIZON)
     best = sim.truth["optimum"]["expected_conversions"]
     return {"plan_pct": 100 * plan / best, "current_pct": 100 * cur / best}
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from bench_engine import HORIZON, TOTAL, fit_config, preset
+from bench_engine import HORIZON, TOTAL, engine_allocation, fit_config, preset
 
 from journeynet.attribution.tables import funnel_table, shares, total_variation
 from journeynet.causal.calibration import Experiment, ExperimentPenalty, experiment_values
@@ -36,9 +36,6 @@ from journeynet.causal.engine import _copy_state, _iters, fit_engine
 from journeynet.causal.fit import fit_funnel, load_state, make_net
 from journeynet.causal.funnel import FunnelParams, expected_conversions
 from journeynet.causal.interventions import response_points
-from journeynet.net_free import daily_units
-from journeynet.planning.budget import BudgetProblem, allocate_budget, extrapolation_caps
-from journeynet.planning.response import fit_curves
 from journeynet.synthetic.propagate import propagate
 from journeynet.synthetic.simulate import SimConfig, simulate
 from journeynet.synthetic.truth import as_world, plan_conversions
@@ -109,17 +106,8 @@ class Ridge:
         return float((run[0] - run[1]).mean() * HORIZON)
 
     def plan(self, params: FunnelParams) -> np.ndarray:
-        table = funnel_table(params, self.data.spend, self.observed, []).assign(paid=True)
-        daily = daily_units(self.sim.touchpoints, self.sim.spend, table)
-        pooled = dict(zip(zip(table.channel, table.campaign_type, strict=True), table.attributed_conversions,
-                          strict=True))
-        fits = fit_curves(daily, pooled, response_points(params, self.data.spend), "rollouts")
-        units = self.data.units
-        problem = BudgetProblem(curves={u: fits[u].curve for u in units}, total=TOTAL, horizon_days=HORIZON,
-                                current=dict(zip(units, self.mean * HORIZON, strict=True)),
-                                max_daily_spend=extrapolation_caps({u: fits[u].spend_max for u in units}, 3.0))
-        res = allocate_budget(problem, raise_on_fail=False)
-        return np.array([res.allocation[u] / HORIZON for u in units])
+        table = funnel_table(params, self.data.spend, self.observed, [])
+        return engine_allocation(self.sim, self.data, params, table)
 
     def score(self, params: FunnelParams) -> dict[str, float]:
         plan = self.plan(params)
