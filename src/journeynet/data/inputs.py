@@ -462,9 +462,8 @@ def load_inputs(cfg: Any, funnel_sample: tuple[int | None, int] | None = None) -
         from journeynet.synthetic.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(**(c.get("synthetic") or {})))
-        test = getattr(sim, "test_touchpoints", None)
-        if c.get("test_touchpoints"):  # a held-out file is read under the generated world too
-            test = load_touchpoints(c["test_touchpoints"], **touch_kwargs(c))
+        # a held-out file is read under the generated world too; otherwise the test split is of its customers
+        test = load_touchpoints(c["test_touchpoints"], **touch_kwargs(c)) if c.get("test_touchpoints") else None
         return Inputs(sim.touchpoints, sim.spend, test, sim.truth, experiments=_experiments(c, sim.spend))
     stream = streams_touchpoints(c)  # before a generated file names data.touchpoints: it is then read whole
     if not c.get("touchpoints") and c.get("generate") and (c.get("spend") or c.get("spend_sources")):
