@@ -184,3 +184,27 @@ def test_engine_full_fit_on_two_processes_is_the_full_fit_on_one():
         for name in ("pi0", "reach_k", "reach_a", "rho", "move", "drift", "hazard", "unpaid", "session", "capture",
                      "demand_hazard"):
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_full_state_restarts_the_interval_refits_of_the_fit():
+    """``EngineResult.full_state`` is the full fit: loaded into a net it gives the fitted parameters, and
+    the group refits from it, on the same customer groups, give the run's draws (what bench_intervals relies on)."""
+    from journeynet.causal.engine import interval_draws
+    from journeynet.causal.fit import load_state
+    from journeynet.causal.parallel import whole_params
+
+    data = sampled_world()
+    cfg = FunnelFitConfig(n_segments=2, max_iter=5, refine_iter=5, holdout_weeks=0, interval_groups=2,
+                          interval_iter=2, interval_draws=3, seed=0)
+    result = fit_engine(data, cfg)
+    full = make_net(data, cfg)
+    load_state(full, result.full_state)
+    np.testing.assert_allclose(whole_params(full, data.n_sequences, data.sample_fraction).move, result.params.move,
+                               rtol=1e-12)
+    rng = np.random.default_rng(cfg.seed)
+    rng.random(data.n_sequences)  # fit_engine's draw of the backtest customers comes first
+    again = interval_draws(data, full, cfg, rng)
+    assert len(again) == len(result.draws) == 3
+    for a, b in zip(again, result.draws, strict=True):
+        assert a.pool == pytest.approx(b.pool, rel=1e-9)
+        np.testing.assert_allclose(a.move, b.move, rtol=1e-9, atol=1e-12)

@@ -50,6 +50,7 @@ class EngineResult:
     holdout_start: int | None = None  # first held-out day of the backtest
     diagnostics: dict[str, float] = field(default_factory=dict)
     warm_state: dict[str, list[float]] | None = None  # the backtest net's raw parameters (a later fit's warm start)
+    full_state: dict[str, list[float]] | None = None  # the full net's raw parameters (interval refits start there)
 
 
 def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None = None,
@@ -97,8 +98,9 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
                 full_fit_evaluations=d2["evaluations"], full_fit_seconds=d2["seconds"],
                 full_fit_cpu_seconds=d2["full_fit_cpu_seconds"],
                 backtest_sequences=float(warm_data.n_sequences), interval_draws=float(len(draws)))
+    full_state = {name: p.detach().reshape(-1).tolist() for name, p in full.named_parameters()}
     return EngineResult(params, draws, backtest if cut < data.n_days else None,
-                        cut if cut < data.n_days else None, diag, warm_state)
+                        cut if cut < data.n_days else None, diag, warm_state, full_state)
 
 
 def _full_fit_processes(data: FunnelData, warm: FunnelNet, cfg: FunnelFitConfig,
