@@ -235,7 +235,7 @@ def test_a_promise_over_engine_draws_says_what_its_interval_leaves_out_and_names
     drop = dict(zip(names, plan["current_scaled_spend"] - plan["spend"], strict=True))
     assert cut["unit"] == max(drop, key=drop.get) and drop[cut["unit"]] > 0
     assert cut["current_scaled"] - cut["plan"] == pytest.approx(drop[cut["unit"]], abs=0.01)
-    assert "not the error of its model" in summary["sentence"]
+    assert "none of its model's error" in summary["sentence"]
     assert f"test the largest cut, {cut['unit']} (" in summary["sentence"]
 
 
