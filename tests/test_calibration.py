@@ -166,6 +166,15 @@ def test_the_suggested_test_reaches_its_standard_error_at_least_cost():
     assert size_test(c, r, 0.01)[3] is False
 
 
+
+def test_a_test_that_cannot_pin_a_unit_down_does_not_tell_the_user_to_trust_the_model_instead():
+    """The model's interval leaves out its model's error, so the sentence must not offer it as the answer."""
+    params = FunnelParams.example(n_units=2)
+    out = suggest_experiments(funnel_rows([0.5, 0.5]), params, np.full((60, 2), 100.0))
+    sentence = out["sentence"].iloc[0]
+    assert "cannot pin it down" in sentence and "accept the interval" not in sentence
+    assert sentence.endswith("an interval that leaves out the model's own error); test a larger change of its spend")
+
 def _plan_in_the_true_world(sim, data, params) -> float:
     """The default budget problem planned on ``params``' rollout curves, scored in the generated world."""
     from journeynet.attribution.tables import funnel_table

@@ -123,6 +123,8 @@ def _sentence(row: object, window: int, share: float, se: float, reached: bool, 
     if reached:
         return (f"{head}, against the model's +/-{window * sd:.0f}; today its effect is {low:.0f} to {high:.0f} "
                 f"conversions per {horizon} days (90% interval)")
+    # "accept the interval" would read as the effect being known: the model's interval leaves out its
+    # model's error (closers at half their effect on generated worlds, bench/RESULTS.md section 24)
     return (f"{head}, no tighter than the model's own +/-{window * sd:.0f}: at this spend a regional test "
-            f"cannot pin it down (effect {low:.0f} to {high:.0f} per {horizon} days); test a larger change "
-            f"of its spend or accept the interval")
+            f"cannot pin it down (effect {low:.0f} to {high:.0f} per {horizon} days by the model, an interval "
+            f"that leaves out the model's own error); test a larger change of its spend")
