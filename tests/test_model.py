@@ -197,7 +197,8 @@ def fit_full_batch(net: AttentionLSTM, j: Journeys, steps: int = 150, lr: float 
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        out = net(b["channel"], b["campaign"], b["feats"], b["lengths"], b["full_length"], b.get("history"))
+        out = net(b["channel"], b["campaign"], b["feats"], b["lengths"], b["full_length"], b.get("history"),
+                  b.get("calendar"))
         torch.nn.functional.binary_cross_entropy_with_logits(out["logits"], b["label"]).backward()
         opt.step()
     return net.eval()
@@ -266,6 +267,48 @@ def test_history_net_refuses_a_batch_without_history(journeys: Journeys) -> None
         AttentionLSTM(4, 4, summary_dim=0, history=True)
 
 
+def seasonal_journeys(n: int, seed: int) -> Journeys:
+    """``make_journeys`` moved to random days of a 100-day window; converts iff it ends in days 60-85.
+
+    Each journey keeps its own touches and gaps (shifted as a whole), so everything but
+    where it lies in the window is independent of the label: only ``model.calendar`` sees it.
+    """
+    day = 86_400_000_000_000
+    j = make_journeys(n=n, seed=seed)
+    rng = np.random.default_rng(seed + 50)
+    end_day = rng.uniform(0, 100, size=n)
+    end_day[:2] = (0, 100)  # the window is the same 100 days in every set
+    jid = np.repeat(np.arange(n), j.lengths)
+    new_end = 1_700_000_000 * 10**9 + (end_day * day).astype(np.int64)
+    j.time = j.time - j.end_time[jid] + new_end[jid]
+    j.end_time = new_end
+    j.label = ((end_day >= 60) & (end_day < 85)).astype(np.int8)
+    return j
+
+
+@pytest.mark.parametrize("calendar", [True, False], ids=["calendar", "blind"])
+def test_calendar_path_learns_what_only_the_window_position_shows(calendar: bool) -> None:
+    from journeynet.data.calendar import calendar_window, with_calendar
+
+    train = seasonal_journeys(400, seed=1)
+    window = calendar_window(train)
+    test = with_calendar(seasonal_journeys(400, seed=2), window)  # placed against the training window
+    net = fit_full_batch(small_net(dropout=0.0, calendar=calendar, window=window), with_calendar(train), steps=80)
+    auc = held_out_auc(net, test)
+    assert (auc > 0.9) if calendar else (auc < 0.65), auc
+    if calendar:  # predict_proba places journeys without an attached calendar against the net's window
+        test.calendar = None
+        assert held_out_auc(net, test) == auc
+
+
+def test_calendar_net_refuses_a_batch_without_it(journeys: Journeys) -> None:
+    b = collate_journeys(journeys, touch_features(journeys), np.arange(4))
+    with pytest.raises(ValueError, match="model.calendar=true"):
+        small_net(calendar=True)(b["channel"], b["campaign"], b["feats"], b["lengths"])
+    with pytest.raises(ValueError, match="model.calendar=true needs the summary path"):
+        AttentionLSTM(4, 4, summary_dim=0, calendar=True)
+
+
 def noisy_journeys(n: int, seed: int) -> Journeys:
     """``make_journeys`` with label noise: P(convert) is 0.75 under the rule, else 0.15."""
     j = make_journeys(n=n, seed=seed)
@@ -301,18 +344,20 @@ def test_calibration_on_validation_matches_observed_rates_per_decile() -> None:
     assert held_out_auc(net, test) > 0.65
 
 
-@pytest.mark.parametrize("kw", [{}, dict(history=True)], ids=["default", "history"])
+@pytest.mark.parametrize("kw", [{}, dict(history=True), dict(calendar=True)], ids=["default", "history", "calendar"])
 def test_same_seed_same_predictions(kw: dict) -> None:
+    from journeynet.data.calendar import with_calendar
     from journeynet.data.history import with_history
 
-    j = with_history(make_journeys(n=200, seed=4))  # collation takes the attached history
+    j = with_calendar(with_history(make_journeys(n=200, seed=4)))  # collation takes the attached arrays
     runs = [predict_proba(fit_full_batch(small_net(**kw), j, steps=20), j) for _ in range(2)]
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
-@pytest.mark.parametrize("kw", [dict(cell="gru"), dict(recurrent=False), dict(summary_dim=0), dict(history=True)],
-                         ids=["gru", "summary-only", "recurrent-only", "history"])
+@pytest.mark.parametrize("kw", [dict(cell="gru"), dict(recurrent=False), dict(summary_dim=0), dict(history=True),
+                                dict(calendar=True)],
+                         ids=["gru", "summary-only", "recurrent-only", "history", "calendar"])
 def test_every_variant_keeps_attention_readable(journeys: Journeys, kw: dict) -> None:
     p, att = predict_proba(small_net(**kw), journeys)
     assert p.shape == (len(journeys),) and np.all((p > 0) & (p < 1))

@@ -109,7 +109,8 @@ def delete_unit(journeys: Any, unit_id: int) -> tuple[Any, np.ndarray]:
                    label=journeys.label[kept], customer_id=journeys.customer_id[kept],
                    journey=journeys.journey[kept], revenue=journeys.revenue[kept],
                    end_time=journeys.end_time[kept],
-                   history=None if journeys.history is None else journeys.history[kept])
+                   history=None if journeys.history is None else journeys.history[kept],
+                   calendar=None if journeys.calendar is None else journeys.calendar[kept])
     return out, kept
 
 
@@ -119,11 +120,14 @@ def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndar
 
     A journey left with no touch counts as not happening (probability 0).
     """
+    from journeynet.data.calendar import attached_calendar
     from journeynet.data.history import journey_history
     from journeynet.model.predict import predict_proba
     from journeynet.progress import progress
 
     history = journey_history(journeys)  # before subsetting: a subset lacks the customers' other journeys
+    # and the whole set's window: the deleted unit's journeys keep their place (scored when they ended)
+    calendar = attached_calendar(journeys, getattr(net, "config", {}).get("window"))
     out = {}
     for u in progress(unit_ids, desc="naive deletion"):
         touched = np.flatnonzero(np.bincount(np.repeat(np.arange(len(journeys)), np.diff(journeys.offsets)),
@@ -133,6 +137,7 @@ def naive_deletion(net: Any, journeys: Any, unit_ids: list[int], base_p: np.ndar
             continue
         sub = journeys.subset(touched)
         sub.history = None if history is None else history[touched]
+        sub.calendar = None if calendar is None else calendar[touched]
         reduced, kept = delete_unit(sub, u)
         p_new = np.zeros(touched.size)
         if len(reduced):

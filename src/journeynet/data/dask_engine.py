@@ -43,7 +43,8 @@ from journeynet.data.store import empty_journeys, shard_name, write_manifest, wr
 
 log = logging.getLogger(__name__)
 
-_SUMMARY = {"part": "int64", "file": "str", "journeys": "int64", "touches": "int64", "customers": "int64"}
+_SUMMARY = {"part": "int64", "file": "str", "journeys": "int64", "touches": "int64", "customers": "int64",
+            "first_touch": "Int64", "last_touch": "Int64"}  # NA for an empty shard
 
 
 def chunk_meta() -> pd.DataFrame:
@@ -108,7 +109,7 @@ def build_journey_store_dask(data: Mapping[str, Any], out_dir: str | Path, spend
         summary = shuffled.map_partitions(_reduce_group, vocab, lookback, max_len, str(out),
                                           meta=pd.DataFrame({k: pd.Series([], dtype=v) for k, v in _SUMMARY.items()}))
         written = summary.compute()
-    shards = [dict(r, journeys=int(r["journeys"]), touches=int(r["touches"]), customers=int(r["customers"]))
+    shards = [{k: v if k == "file" else int(v) for k, v in r.items() if not pd.isna(v)}
               for r in written.drop(columns="part").to_dict("records")]
     for part in sorted(set(range(n_parts)) - set(written["part"].astype(int))):
         shards.append(write_shard(empty_journeys(vocab), out / shard_name(part)))  # no customer hashed here

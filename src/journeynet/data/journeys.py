@@ -168,6 +168,9 @@ class Journeys:
     # (n_journeys, N_HISTORY) float32, the customer's earlier journeys (journeynet.data.history);
     # None: not attached (journey_history computes it from the arrays above)
     history: np.ndarray | None = None
+    # (n_journeys, N_CALENDAR) float32, the journey's place in the data window (journeynet.data.calendar);
+    # None: not attached (attached_calendar computes it from the journeys' own span)
+    calendar: np.ndarray | None = None
 
     _TOUCH = ("channel", "campaign", "unit", "log_dt_prev", "log_dt_end", "position", "time")
 
@@ -197,7 +200,7 @@ class Journeys:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in self._TOUCH:
             kw[name] = kw[name][touch]
-        for name in ("label", "customer_id", "journey", "revenue", "end_time", "full_length", "history"):
+        for name in ("label", "customer_id", "journey", "revenue", "end_time", "full_length", "history", "calendar"):
             kw[name] = None if kw[name] is None else kw[name][idx]
         kw["offsets"] = offsets
         return Journeys(**kw)

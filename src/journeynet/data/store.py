@@ -13,7 +13,10 @@ A shard has one row per journey: the per-journey arrays of
 zero-copy view of its Arrow buffers. A partition with no customers still has its
 (empty) shard, so the shard list is the same whatever wrote it. The customer history
 (``Journeys.history``) is not stored: a shard holds whole customers, so readers compute it
-(:func:`journeynet.data.history.with_history`) and format 1 stores stay readable.
+(:func:`journeynet.data.history.with_history`) and format 1 stores stay readable. Nor is the
+calendar (``Journeys.calendar``): each shard's manifest entry records its first and last
+touch (``first_touch``, ``last_touch``, ns), so every reader, whichever shards it reads,
+places journeys against the whole store's window (:func:`store_window`).
 
 Quickstart
 ----------
@@ -42,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from journeynet.data.calendar import calendar_window
 from journeynet.data.journeys import Journeys, Vocab
 from journeynet.data.partition import concat_journeys
 from journeynet.errors import InputError
@@ -59,8 +63,9 @@ def _touch_fields() -> tuple[str, ...]:
     return tuple(Journeys._TOUCH)
 
 
-#: Journeys fields a shard does not hold: ``history`` is computed on reading (shards keep customers whole).
-_NOT_STORED = ("offsets", "history")
+#: Journeys fields a shard does not hold: ``history`` and ``calendar`` are computed on reading (shards keep
+#: customers whole; the calendar's window comes from the manifest's shard entries, :func:`store_window`).
+_NOT_STORED = ("offsets", "history", "calendar")
 
 
 def journeys_to_table(journeys: Journeys) -> pa.Table:
@@ -118,10 +123,26 @@ def empty_journeys(vocab: Vocab) -> Journeys:
 
 
 def write_shard(journeys: Journeys, path: str | Path) -> dict[str, Any]:
-    """Write one shard; returns its manifest entry (file, journeys, touches, customers)."""
+    """Write one shard; returns its manifest entry (file, journeys, touches, customers; first and last touch)."""
     pq.write_table(journeys_to_table(journeys), path, compression="zstd")
-    return {"file": Path(path).name, "journeys": len(journeys), "touches": journeys.n_touches,
-            "customers": int(len(set(journeys.customer_id.tolist())))}
+    entry = {"file": Path(path).name, "journeys": len(journeys), "touches": journeys.n_touches,
+             "customers": int(len(set(journeys.customer_id.tolist())))}
+    window = calendar_window(journeys)
+    if window is not None:  # an empty shard has no touch
+        entry["first_touch"], entry["last_touch"] = window
+    return entry
+
+
+def store_window(manifest: Mapping[str, Any]) -> list[int] | None:
+    """The whole store's ``[first touch, last touch]`` in ns, from its shard entries.
+
+    None when a non-empty shard's entry lacks them (a store written before they were
+    recorded): readers then place journeys against the span of what they read.
+    """
+    entries = [s for s in manifest["shards"] if int(s["journeys"])]
+    if not entries or any("first_touch" not in s or "last_touch" not in s for s in entries):
+        return None
+    return [min(int(s["first_touch"]) for s in entries), max(int(s["last_touch"]) for s in entries)]
 
 
 def write_manifest(directory: str | Path, vocab: Vocab, shards: Sequence[Mapping[str, Any]],

@@ -38,6 +38,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from journeynet.data.calendar import attached_calendar
 from journeynet.data.history import journey_history
 from journeynet.model.features import collate_journeys, journey_lengths, touch_features
 
@@ -144,9 +145,10 @@ class _JourneyBatches(Dataset):
         self.feats = touch_features(journeys)
         self.lengths = journey_lengths(journeys)
         self.history = journey_history(journeys)  # (n_journeys, N_HISTORY), once for every batch
+        self.calendar = attached_calendar(journeys)  # (n_journeys, N_CALENDAR)
 
     def __getitem__(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        return collate_journeys(self.journeys, self.feats, idx, self.lengths, self.history)
+        return collate_journeys(self.journeys, self.feats, idx, self.lengths, self.history, self.calendar)
 
 
 class JourneyDataModule(pl.LightningDataModule):

@@ -123,7 +123,7 @@ def touch_features(journeys: Any) -> np.ndarray:
 
 def collate_journeys(
     journeys: Any, feats: np.ndarray, idx: np.ndarray, lengths: np.ndarray | None = None,
-    history: np.ndarray | None = None,
+    history: np.ndarray | None = None, calendar: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """Gather journeys ``idx`` into right-padded tensors.
 
@@ -142,6 +142,10 @@ def collate_journeys(
         The customer history of every journey of ``journeys``, shape (n_journeys,
         N_HISTORY) (:func:`journeynet.data.history.journey_history`); None: ``journeys.history``
         if set, else the batch has none.
+    calendar : np.ndarray | None
+        The place in the data window of every journey, shape (n_journeys, N_CALENDAR)
+        (:func:`journeynet.data.calendar.attached_calendar`); None: ``journeys.calendar`` if
+        set, else the batch has none.
 
     Returns
     -------
@@ -149,7 +153,7 @@ def collate_journeys(
         ``channel``, ``campaign`` (B, T) long; ``feats`` (B, T, F) float; ``lengths``
         (B,) long; ``full_length`` (B,) long, touches before truncation; ``index`` (B,)
         long journey indices; ``label`` (B,) float when known; ``history`` (B, N_HISTORY)
-        float when known.
+        and ``calendar`` (B, N_CALENDAR) float when known.
     """
     idx = np.asarray(idx, dtype=np.int64)
     starts = np.asarray(journeys.offsets, dtype=np.int64)[idx]  # (B,)
@@ -174,6 +178,9 @@ def collate_journeys(
     history = getattr(journeys, "history", None) if history is None else history
     if history is not None:
         batch["history"] = torch.from_numpy(np.asarray(history, dtype=np.float32)[idx])  # (B, N_HISTORY)
+    calendar = getattr(journeys, "calendar", None) if calendar is None else calendar
+    if calendar is not None:
+        batch["calendar"] = torch.from_numpy(np.asarray(calendar, dtype=np.float32)[idx])  # (B, N_CALENDAR)
     label = getattr(journeys, "label", None)
     if label is not None:
         batch["label"] = torch.from_numpy(np.asarray(label)[idx].astype(np.float32))

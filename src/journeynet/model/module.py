@@ -127,7 +127,7 @@ class JourneyModule(pl.LightningModule):
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:
         """Run the net on a collated batch; returns ``logits`` (B,) and ``attention`` (B, T)."""
-        extra = {"history": batch["history"]} if "history" in batch else {}
+        extra = {k: batch[k] for k in ("history", "calendar") if k in batch}
         return self.net(batch["channel"], batch["campaign"], batch["feats"], batch["lengths"],
                         batch.get("full_length"), **extra)
 

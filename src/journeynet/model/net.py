@@ -8,7 +8,9 @@ float features of :mod:`journeynet.model.features`. Two paths read it:
 * the summary path (:class:`~journeynet.model.summary.JourneySummary`) reads what gradient
   boosting on journey summaries sees: counts per channel, recency, gaps, length; with
   ``history=True`` also the customer's earlier journeys (:mod:`journeynet.data.history`:
-  how many, how many converted, hours since the latest ended), one row per journey.
+  how many, how many converted, hours since the latest ended), one row per journey; with
+  ``calendar=True`` also the journey's place in the data window (:mod:`journeynet.data.calendar`:
+  its last touch as a fraction of the window, days from it to the data's end).
 
 The head combines the attention context, the last real hidden state and the summary
 through an MLP, plus a linear ("wide") term on the summary. ``logit_scale`` and
@@ -35,12 +37,14 @@ Quickstart
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from journeynet.data.calendar import N_CALENDAR
 from journeynet.data.history import N_HISTORY
 from journeynet.model.features import (
     HOUR_SIN,
@@ -142,6 +146,14 @@ class AttentionLSTM(nn.Module):
         The summary path also reads the customer's earlier journeys (``forward``'s
         ``history``, :data:`~journeynet.data.history.HISTORY_FEATURES`). Needs the summary
         path. Off here so checkpoints saved before it existed rebuild as they were.
+    calendar : bool
+        The summary path also reads the journey's place in the data window (``forward``'s
+        ``calendar``, :data:`~journeynet.data.calendar.CALENDAR_FEATURES`). Needs the
+        summary path. Off here so older checkpoints rebuild as they were.
+    window : (int, int) | None
+        The training data's window ``(start, end)`` in ns
+        (:func:`~journeynet.data.calendar.calendar_window`), kept in the checkpoint so new
+        journeys are placed against it (:func:`~journeynet.model.predict.predict_proba`).
     """
 
     def __init__(
@@ -161,6 +173,8 @@ class AttentionLSTM(nn.Module):
         periodic: bool = True,
         clock: bool = False,
         history: bool = False,
+        calendar: bool = False,
+        window: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("n_channels", n_channels), ("n_campaigns", n_campaigns)):
@@ -175,13 +189,17 @@ class AttentionLSTM(nn.Module):
                              f"got {summary_dim} (recurrent={recurrent})")
         if history and summary_dim == 0:
             raise ValueError("model.history=true needs the summary path it feeds: model.summary_dim must be > 0, got 0")
+        if calendar and summary_dim == 0:
+            raise ValueError("model.calendar=true needs the summary path it feeds: model.summary_dim must be > 0, "
+                             "got 0")
         #: Constructor arguments, saved in checkpoints so the net can be rebuilt.
         self.config: dict[str, Any] = dict(
             n_channels=n_channels, n_campaigns=n_campaigns, channel_dim=channel_dim,
             campaign_dim=campaign_dim, hidden_size=hidden_size, num_layers=num_layers,
             dropout=dropout, bidirectional=bidirectional, attention_dim=attention_dim,
             cell=cell, summary_dim=summary_dim, recurrent=recurrent, periodic=periodic, clock=clock,
-            history=history,
+            history=history, calendar=calendar,
+            window=None if window is None else [int(window[0]), int(window[1])],
         )
         self.channel_emb = nn.Embedding(n_channels, channel_dim, padding_idx=0)
         self.campaign_emb = nn.Embedding(n_campaigns, campaign_dim, padding_idx=0)
@@ -195,7 +213,8 @@ class AttentionLSTM(nn.Module):
         self.attention = AdditiveAttention(state_dim, attention_dim)
         self.summary = JourneySummary(n_channels, n_campaigns) if summary_dim else None
         if self.summary is not None:
-            wide_dim = self.summary.out_dim + (N_HISTORY if history else 0)  # the history joins the summary
+            # the history and the calendar join the summary
+            wide_dim = self.summary.out_dim + (N_HISTORY if history else 0) + (N_CALENDAR if calendar else 0)
             embed = PeriodicEmbedding(wide_dim) if periodic else nn.Identity()
             embed_dim = embed.out_dim if periodic else wide_dim
             self.summary_mlp = nn.Sequential(
@@ -244,7 +263,7 @@ class AttentionLSTM(nn.Module):
 
     def forward(
         self, channel: Tensor, campaign: Tensor, feats: Tensor, lengths: Tensor,
-        full_length: Tensor | None = None, history: Tensor | None = None,
+        full_length: Tensor | None = None, history: Tensor | None = None, calendar: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Score a padded batch of journeys.
 
@@ -261,6 +280,9 @@ class AttentionLSTM(nn.Module):
         history : Tensor | None
             The customer's earlier journeys, shape (B, N_HISTORY); required when the net
             was built with ``history=True``, ignored otherwise.
+        calendar : Tensor | None
+            The journey's place in the data window, shape (B, N_CALENDAR); required when
+            the net was built with ``calendar=True``, ignored otherwise.
 
         Returns
         -------
@@ -287,6 +309,11 @@ class AttentionLSTM(nn.Module):
                     raise ValueError("this net reads the customer history (model.history=true) but the batch has "
                                      "none: score Journeys with customer_id, journey, label and end_time")
                 s = torch.cat([s, history.to(s.device, s.dtype)], dim=-1)  # (B, S + N_HISTORY)
+            if self.config["calendar"]:
+                if calendar is None:
+                    raise ValueError("this net reads the calendar (model.calendar=true) but the batch has none: "
+                                     "score Journeys with time, offsets and end_time")
+                s = torch.cat([s, calendar.to(s.device, s.dtype)], dim=-1)  # (B, ... + N_CALENDAR)
             parts.append(self.summary_mlp(s))
             wide = self.wide(s).squeeze(-1)  # (B,)
         logits = self.head(torch.cat(parts, dim=-1)).squeeze(-1) + wide  # (B,)

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from journeynet.data.calendar import attached_calendar
 from journeynet.data.history import journey_history
 from journeynet.model.net import collate_journeys, journey_lengths, touch_features
 
@@ -66,15 +67,16 @@ def predict_proba(
     feats = touch_features(journeys)
     lengths = journey_lengths(journeys)
     history = journey_history(journeys)  # the customers' earlier journeys, from the whole set given
+    calendar = attached_calendar(journeys, getattr(net, "config", {}).get("window"))  # against the net's window
     offsets = np.asarray(journeys.offsets, dtype=np.int64)
     p = np.empty(len(lengths), dtype=np.float64)
     attention = np.zeros(int(offsets[-1]), dtype=np.float64)
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        b = collate_journeys(journeys, feats, idx, lengths, history)
+        b = collate_journeys(journeys, feats, idx, lengths, history, calendar)
         out = net(*(b[k].to(device) for k in ("channel", "campaign", "feats", "lengths", "full_length")),
-                  **({"history": b["history"].to(device)} if "history" in b else {}))
+                  **{k: b[k].to(device) for k in ("history", "calendar") if k in b})
         p[idx] = torch.sigmoid(out["logits"].float()).cpu().numpy()
         att = out["attention"].float().cpu().numpy()  # (B, T)
         mask = np.arange(att.shape[1])[None, :] < lengths[idx][:, None]  # (B, T)

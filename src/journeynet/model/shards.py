@@ -45,9 +45,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from journeynet.data.calendar import calendar_window, with_calendar
 from journeynet.data.history import with_history
 from journeynet.data.partition import hash_split
-from journeynet.data.store import read_manifest, read_store
+from journeynet.data.store import read_manifest, read_store, store_window
 from journeynet.model.datamodule import JourneyDataModule, LengthBucketSampler
 from journeynet.preflight import SettingError
 
@@ -69,6 +70,23 @@ def deal_shards(shards: Sequence[Mapping[str, Any]], world_size: int) -> list[li
         dealt[r].append(int(i))
         load[r] += sizes[i]
     return [sorted(d) for d in dealt]
+
+
+def placed_in_store(journeys: Any, manifest: Mapping[str, Any], whole: bool) -> Any:
+    """``journeys`` (some or all of a store's) with their calendar against the whole store's window.
+
+    The window and the data's end come from the manifest (:func:`~journeynet.data.store.store_window`),
+    so a rank's shards get the values one process computes on the whole store. A store
+    written before shard entries recorded their touches falls back to the span of what
+    was read (exact when ``whole``).
+    """
+    window = store_window(manifest)
+    if window is None:
+        if not whole:
+            log.warning("the journey store's manifest has no first/last touch per shard (written by an older "
+                        "version): model.calendar places this rank's journeys against its own shards' span")
+        return with_calendar(journeys)
+    return with_calendar(journeys, window, data_end=window[1])
 
 
 def rank_and_world(trainer: Any = None) -> tuple[int, int]:
@@ -155,6 +173,7 @@ class ShardedJourneyDataModule(pl.LightningDataModule):
         self.shards = deal_shards(self.manifest["shards"], self.world_size)[self.rank]
         self.vocab, journeys = read_store(hp.store, self.shards)
         journeys = with_history(journeys)  # shards keep each customer_id whole
+        journeys = placed_in_store(journeys, self.manifest, whole=False)
         splits = hash_split(journeys, hp.val_fraction, hp.test_fraction, seed=hp.seed, group_pattern=hp.split_group)
         self.inner = JourneyDataModule(journeys, splits, batch_size=hp.batch_size, num_workers=hp.num_workers,
                                        bucket=hp.bucket, seed=hp.seed)
@@ -370,6 +389,10 @@ class StoreForRun:
         """
         return 0.0 if cfg.data.get("test_touchpoints") else float(cfg.data.test_fraction)
 
+    def window(self) -> list[int] | None:
+        """The store's window (first and last touch, ns) from its manifest; None for an older store."""
+        return store_window(read_manifest(self.path))
+
     def datamodule(self, cfg: Any) -> ShardedJourneyDataModule:
         """Serve the current rank's shards, split by customer hash exactly as :meth:`read` splits the whole store."""
         d = cfg.data
@@ -394,7 +417,7 @@ class StoreForRun:
             raise ValueError(f"data.test_touchpoints={d.get('test_touchpoints')!r} but the held-out test frame was "
                              f"{'not ' if self.test_touchpoints is None else ''}given")
         store_vocab, journeys = read_store(self.path)
-        journeys = with_history(journeys)
+        journeys = placed_in_store(with_history(journeys), read_manifest(self.path), whole=True)
         vocab = store_vocab if vocab is None else vocab
         if d.split == "customer":
             splits = hash_split(journeys, d.val_fraction, self.test_fraction(cfg), seed=cfg.seed,
@@ -403,7 +426,7 @@ class StoreForRun:
             splits = split_journeys(journeys, d.val_fraction, self.test_fraction(cfg), by=d.split, seed=cfg.seed)
         if self.test_touchpoints is not None:
             test = build_journeys(self.test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
-            test = with_history(test)
+            test = with_calendar(with_history(test), window=self.window() or calendar_window(journeys))
             n = len(journeys)
             splits["test"] = np.arange(n, n + len(test))
             journeys = concat_journeys([journeys, test])

@@ -18,6 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from journeynet.data.calendar import calendar_window, with_calendar
 from journeynet.data.history import with_history
 from journeynet.data.journeys import Journeys, Vocab, build_journeys, split_journeys
 from journeynet.data.partition import concat_journeys
@@ -54,12 +55,15 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
 
     Every journey carries its customer's earlier journeys (``Journeys.history``, per
     ``customer_id``: see :mod:`journeynet.data.history` on ``data.split_group``); a
-    held-out file's from that file alone, as ``predict.py`` scores it.
+    held-out file's from that file alone, as ``predict.py`` scores it. Every journey also
+    carries its place in the data window (``Journeys.calendar``, :mod:`journeynet.data.calendar`):
+    the window is the training file's; a held-out file is placed against it, with its own
+    last touch as the data's end, as ``predict.py`` places a new file.
     """
     d = cfg.data
     vocab = Vocab.fit(touchpoints, spend)
     journeys = build_journeys(touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
-    journeys = with_history(journeys)
+    journeys = with_calendar(with_history(journeys))
     if test_touchpoints is None:
         splits = split_journeys(journeys, d.val_fraction, d.test_fraction, by=d.split, seed=cfg.seed,
                                 group_pattern=d.get("split_group"))
@@ -67,7 +71,7 @@ def make_journeys(cfg: DictConfig, touchpoints: pd.DataFrame, spend: pd.DataFram
     inner = split_journeys(journeys, d.val_fraction, 0.0, by=d.split, seed=cfg.seed,
                            group_pattern=d.get("split_group"))
     test = build_journeys(test_touchpoints, vocab, lookback_days=d.lookback_days, max_len=d.max_len)
-    test = with_history(test)
+    test = with_calendar(with_history(test), window=calendar_window(journeys))
     n = len(journeys)
     splits = {"train": inner["train"], "val": inner["val"], "test": np.arange(n, n + len(test))}
     return vocab, concat_journeys([journeys, test]), splits
@@ -101,7 +105,8 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys | StoreForRun,
     else:
         dm = JourneyDataModule(journeys, splits, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
                                bucket=cfg.data.get("bucket", True), seed=cfg.seed)
-    net = instantiate(cfg.model, n_channels=vocab.n_channels, n_campaigns=vocab.n_campaigns)
+    extra_net = {"window": run_window(cfg, journeys, splits)} if cfg.model.get("calendar") else {}
+    net = instantiate(cfg.model, n_channels=vocab.n_channels, n_campaigns=vocab.n_campaigns, **extra_net)
     module: JourneyModule = instantiate(cfg.module, net=net)
     bar = bool(cfg.trainer.get("enable_progress_bar", True)) and progress_enabled()
     # the shards are already dealt to ranks; Lightning's sampler would deal each rank's share again
@@ -145,6 +150,15 @@ def train_model(cfg: DictConfig, vocab: Vocab, journeys: Journeys | StoreForRun,
     if with_baselines:
         add_baselines(trained, *fit_summary_baselines(journeys, splits, cfg.seed, vocab.n_channels))
     return trained
+
+
+def run_window(cfg: DictConfig, journeys: Journeys | StoreForRun, splits: dict[str, np.ndarray]) -> list[int] | None:
+    """The training data's window (``model.calendar``): the store's, else the span of all but a held-out file."""
+    if isinstance(journeys, StoreForRun):
+        return journeys.window()
+    held_out = bool(cfg.data.get("test_touchpoints"))
+    window = calendar_window(journeys, np.r_[splits["train"], splits["val"]] if held_out else None)
+    return None if window is None else list(window)
 
 
 def epochs_within_budget(max_epochs: int, steps_per_epoch: int, budget: int) -> int:
