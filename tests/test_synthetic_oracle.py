@@ -158,3 +158,23 @@ def test_oracle_ranks_journeys_better_than_the_summary_models():
     oracle_auc = binary_metrics(y, p)["auc"]
     assert oracle_auc >= binary_metrics(y, baselines["gbdt"])["auc"]
     assert oracle_auc >= binary_metrics(y, baselines["logistic"])["auc"]
+
+
+def test_a_last_row_repeating_a_channel_of_its_day_is_certainly_a_conversion():
+    """A channel gives a customer at most one non-converting row a day: a journey ending on a second
+    direct row of the day must have converted there (the day-resolution oracle used to read the two
+    rows as one visit and score such journeys under 1%)."""
+    world = hand_world()
+    spend = np.full((DAYS, 2), 500.0)
+    start = pd.Timestamp("2024-01-01")
+    tp = pd.DataFrame({"customer_id": "c1", "timestamp": [start + pd.Timedelta(days=2, hours=h) for h in (9, 17)],
+                       "channel": "direct", "campaign_type": "", "converted": [0, 1], "revenue": 0.0})
+    one_visit = tp.iloc[[1]].assign(converted=1)
+    truth = {"world": world.to_dict(), "config": {"start": "2024-01-01"}, "spend": spend.tolist()}
+    p = []
+    for frame in (tp, one_visit):
+        journeys = SimpleNamespace(customer_id=np.array(["c1"], dtype=object),
+                                   end_time=frame["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64)[-1:])
+        p.append(journey_probabilities(truth, frame, None, journeys, np.array([0]), lookback_days=1)[0])
+    assert p[0] == 1.0
+    assert 0.0 < p[1] < 1.0  # one direct visit alone may or may not have converted

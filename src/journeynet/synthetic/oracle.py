@@ -5,7 +5,9 @@ not and the customer then stayed silent until the journey closed (H0: ``lookback
 of silence or the end of the data). Both likelihoods include the customer's whole
 observed history up to that touch, filtered exactly over the world's finite state
 (:mod:`.filtering`), so ``P(converted) = L1 / (L1 + L0)`` is the Bayes-optimal score given
-everything observable at day resolution; no classifier can rank journeys better on average.
+everything observable at day resolution, plus the one within-day fact the world makes decisive:
+a channel gives a customer at most one non-converting row a day, so a last row repeating a
+channel of its day rules H0 out. No classifier can rank journeys better on average.
 
 Quickstart::
 
@@ -39,6 +41,7 @@ class Histories:
     events: DayObs  # (n,)
     final_h1: DayObs  # (E,) the final day with the last touch converting
     final_h0: DayObs  # (E,) the final day with the last touch not converting
+    h0_possible: np.ndarray  # (E,) False where the last touch repeats a channel already on its day (see histories)
 
 
 def likelihoods(world: World, spend: np.ndarray, hist: Histories) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +104,7 @@ def journey_probabilities(truth: dict[str, Any], touchpoints: pd.DataFrame, spen
     matrix = _spend_matrix(world, spend, start) if spend is not None else np.asarray(truth["spend"], dtype=float)
     hist = histories(world, start, touchpoints, journeys, np.asarray(idx), lookback_days)
     l1, l0 = likelihoods(world, matrix, hist)
+    l0 = np.where(hist.h0_possible, l0, 0.0)
     total = l1 + l0
     return np.where(total > 0, l1 / np.where(total > 0, total, 1.0), 0.5)
 
@@ -142,6 +146,14 @@ def histories(world: World, start: pd.Timestamp, touchpoints: pd.DataFrame, jour
     on_final = ~before & ~is_last
     base = _day_obs(n_e, seq[on_final], code[on_final], conv[on_final], n_u, n_c)
     last_seq, last_code = seq[is_last], code[is_last]
+    # A paid unit or unpaid channel gives a customer at most one non-converting row a day, so a
+    # last row repeating one already on its day is a converting session: H0 is impossible. Read
+    # as one observation per channel a day, such a day looked like an ordinary quiet end and the
+    # oracle scored conversions the journeys make certain at under 1% (default world, seed 1).
+    repeated = pd.DataFrame({"seq": seq[on_final], "code": code[on_final]})
+    repeated = set(zip(repeated["seq"], repeated["code"], strict=True))
+    h0_possible = np.ones(n_e, dtype=bool)
+    h0_possible[last_seq] = [(s_, c_) not in repeated for s_, c_ in zip(last_seq, last_code, strict=True)]
     h1, h0 = base.take(np.arange(n_e)), base.take(np.arange(n_e))
     paid = last_code < n_u
     h1.kind[last_seq] = np.where(paid, PAID_CONV, UNPAID_CONV)
@@ -152,7 +164,7 @@ def histories(world: World, start: pd.Timestamp, touchpoints: pd.DataFrame, jour
     return Histories(first_day=first_day, final_day=final_day,
                      close_day=np.minimum(final_day + int(lookback_days), world.days - 1),
                      event_seq=uniq // (world.days + 1), event_day=uniq % (world.days + 1), events=events,
-                     final_h1=h1, final_h0=h0)
+                     final_h1=h1, final_h0=h0, h0_possible=h0_possible)
 
 
 def _day_obs(n: int, at: np.ndarray, code: np.ndarray, conv: np.ndarray, n_u: int, n_c: int) -> DayObs:
