@@ -150,10 +150,9 @@ def histories(world: World, start: pd.Timestamp, touchpoints: pd.DataFrame, jour
     # last row repeating one already on its day is a converting session: H0 is impossible. Read
     # as one observation per channel a day, such a day looked like an ordinary quiet end and the
     # oracle scored conversions the journeys make certain at under 1% (default world, seed 1).
-    repeated = pd.DataFrame({"seq": seq[on_final], "code": code[on_final]})
-    repeated = set(zip(repeated["seq"], repeated["code"], strict=True))
+    n_codes = n_u + n_c
     h0_possible = np.ones(n_e, dtype=bool)
-    h0_possible[last_seq] = [(s_, c_) not in repeated for s_, c_ in zip(last_seq, last_code, strict=True)]
+    h0_possible[last_seq] = ~np.isin(last_seq * n_codes + last_code, seq[on_final] * n_codes + code[on_final])
     h1, h0 = base.take(np.arange(n_e)), base.take(np.arange(n_e))
     paid = last_code < n_u
     h1.kind[last_seq] = np.where(paid, PAID_CONV, UNPAID_CONV)
