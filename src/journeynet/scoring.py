@@ -58,7 +58,6 @@ def score_file(run_dir: str | Path, touchpoints: str | Path, batch_size: int = 4
     pd.DataFrame
         ``customer_id, journey, p, converted``.
     """
-    from journeynet.data.calendar import with_calendar
     from journeynet.data.history import with_history
     from journeynet.data.inputs import load_touchpoints
     from journeynet.data.journeys import Vocab, build_journeys
@@ -82,11 +81,6 @@ def score_file(run_dir: str | Path, touchpoints: str | Path, batch_size: int = 4
                               max_len=settings.get("max_len", 50))
     journeys = with_history(journeys)  # the customer's earlier journeys in this file (model.history reads them)
     module = JourneyModule.load(run / "model.ckpt")
-    # model.calendar: a new file's journeys are placed against the TRAINING window the checkpoint keeps
-    # (net.config["window"]), their position clamped to [0, 1] (a file past the window reads as its end, the
-    # latest season the net saw); "days to the data's end" counts to this file's own last touch, since the
-    # file's journeys are censored where it stops. A net saved without a window uses the file's own span.
-    journeys = with_calendar(journeys, window=getattr(module.net, "config", {}).get("window"))
     p, _ = predict_proba(module.net, journeys, batch_size=batch_size)
     log.info("scored %d journeys of %d customers (mean p %.4f)", len(journeys),
              len(np.unique(journeys.customer_id)), float(p.mean()) if p.size else float("nan"))

@@ -67,7 +67,11 @@ def predict_proba(
     feats = touch_features(journeys)
     lengths = journey_lengths(journeys)
     history = journey_history(journeys)  # the customers' earlier journeys, from the whole set given
-    calendar = attached_calendar(journeys, getattr(net, "config", {}).get("window"))  # against the net's window
+    # model.calendar: journeys are placed against the TRAINING window the checkpoint keeps (net.config["window"]),
+    # their position clamped to [0, 1] (a file past the window reads as its end, the latest season the net saw);
+    # "days to the data's end" counts to these journeys' own last touch, since a file's journeys are censored
+    # where it stops. A net saved without a window uses the journeys' own span.
+    calendar = attached_calendar(journeys, getattr(net, "config", {}).get("window"))
     offsets = np.asarray(journeys.offsets, dtype=np.int64)
     p = np.empty(len(lengths), dtype=np.float64)
     attention = np.zeros(int(offsets[-1]), dtype=np.float64)
