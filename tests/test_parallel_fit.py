@@ -208,3 +208,26 @@ def test_full_state_restarts_the_interval_refits_of_the_fit():
     for a, b in zip(again, result.draws, strict=True):
         assert a.pool == pytest.approx(b.pool, rel=1e-9)
         np.testing.assert_allclose(a.move, b.move, rtol=1e-9, atol=1e-12)
+
+
+def test_interval_refits_on_two_processes_give_the_draws_of_one():
+    """``interval_processes=2``: a spawned helper refits half the customer groups (with the lift-test
+    penalty, scaled to its group) and the draws are exactly those of one process; the full fit is untouched."""
+    data = sampled_world()
+    cfg = FunnelFitConfig(n_segments=2, max_iter=5, refine_iter=5, holdout_weeks=0, interval_groups=4,
+                          interval_iter=3, interval_draws=5, seed=0)
+    one = fit_engine(data, cfg, penalty=PENALTY)
+    two = fit_engine(data, replace(cfg, interval_processes=2), penalty=PENALTY)
+    assert len(two.draws) == len(one.draws) == 5
+    assert two.params.pool == one.params.pool
+    spread = np.std([d.move for d in one.draws], axis=0)
+    assert spread.max() > 1e-4  # the refits moved: equal draws are not equal starting points
+    for a, b in zip(two.draws, one.draws, strict=True):
+        assert a.pool == b.pool
+        for name in ("move", "reach_k", "capture", "hazard", "demand_hazard"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_interval_processes_must_be_at_least_one():
+    with pytest.raises(ValueError, match="attribution.funnel.interval_processes must be >= 1, got 0"):
+        FunnelFitConfig(interval_processes=0)

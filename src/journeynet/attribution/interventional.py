@@ -117,8 +117,8 @@ def fingerprint(touchpoints: pd.DataFrame | TouchSource, spend: pd.DataFrame, cf
     h.update(as_source(touchpoints).digest.encode())
     h.update(pd.util.hash_pandas_object(spend, index=False).to_numpy().tobytes())
     h.update(",".join(map(str, spend.columns)).encode())
-    # processes changes how the full fit is computed, not its result (equal up to the order of sums)
-    settings = {k: v for k, v in asdict(cfg).items() if k != "processes"}
+    # these change where the fits are computed, not their result (equal up to the order of sums)
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("processes", "interval_processes")}
     h.update(json.dumps(settings, sort_keys=True).encode())
     causal = Path(__file__).resolve().parents[1] / "causal"
     for src in sorted(causal.glob("*.py")):

@@ -14,7 +14,9 @@ Three fits share the work, so the richer model costs no more than one long fit:
    more than the full sample's, so Gaussian draws with the groups' covariance divided
    by ``groups`` are draws of the full estimate (a subsampling bootstrap); each draw
    is a whole model, so every effect, curve and plan gets an interval that carries the
-   engine's uncertainty.
+   engine's uncertainty. With ``interval_processes`` > 1 helper processes share the
+   refits (:mod:`journeynet.causal.refits`); they start with the fit, so their start-up
+   overlaps stages 1 and 2.
 
 Quickstart::
 
@@ -36,6 +38,7 @@ from journeynet.causal.data import FunnelData
 from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, load_state, make_net
 from journeynet.causal.funnel import FunnelParams
 from journeynet.causal.parallel import fit_data_processes, parameter_net, whole_params
+from journeynet.causal.refits import GroupPenalty, RefitJob, RefitPool
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,13 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
     fit (penalty-free, so the same) instead of fitting it again: a calibrated fit after
     the uncalibrated one starts at stage 2.
     """
+    wants_draws = cfg.interval_groups >= 2 and cfg.interval_draws >= 1
+    with RefitPool(cfg.interval_processes if wants_draws else 1) as pool:
+        return _fit_engine(data, cfg, penalty, backtest_of, pool)
+
+
+def _fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None,
+                backtest_of: EngineResult | None, pool: RefitPool) -> EngineResult:
     rng = np.random.default_rng(cfg.seed)
     cut = data.n_days - 7 * cfg.holdout_weeks
     if cfg.holdout_weeks <= 0 or cut < 28:
@@ -92,7 +102,7 @@ def fit_engine(data: FunnelData, cfg: FunnelFitConfig, penalty: Penalty | None =
         _copy_state(warm, full)
         params, d2 = fit_funnel(data, _iters(cfg, cfg.refine_iter), net=full, penalty=penalty)
         d2["full_fit_cpu_seconds"] = time.process_time() - cpu
-    draws = interval_draws(data, full, cfg, rng, penalty)
+    draws = interval_draws(data, full, cfg, rng, penalty, pool)
     diag = dict(d2)
     diag.update(evaluations=d1["evaluations"] + d2["evaluations"], seconds=d1["seconds"] + d2["seconds"],
                 full_fit_evaluations=d2["evaluations"], full_fit_seconds=d2["seconds"],
@@ -128,25 +138,30 @@ def _full_fit_processes(data: FunnelData, warm: FunnelNet, cfg: FunnelFitConfig,
 
 
 def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng: np.random.Generator,
-                   penalty: Penalty | None = None) -> list[FunnelParams]:
-    """Draws of the full fit from refits on disjoint groups of customers (see the module docstring)."""
+                   penalty: Penalty | None = None, pool: RefitPool | None = None) -> list[FunnelParams]:
+    """Draws of the full fit from refits on disjoint groups of customers (see the module docstring).
+
+    ``pool`` shares the refits out (default: one started here with ``cfg.interval_processes``).
+    """
     groups = cfg.interval_groups
     if groups < 2 or cfg.interval_draws < 1:
         return []
     label = rng.integers(groups, size=data.n_sequences)
-    thetas = []
+    start = {name: p.detach().numpy().copy() for name, p in full.named_parameters()}
+    jobs = []
     for b in range(groups):
         sub = data.subset(label == b)
         if sub.n_sequences < 50:
             log.warning("interval draws skipped: a group of customers has only %d sequences", sub.n_sequences)
             return []
-        net = make_net(sub, cfg)
-        _copy_state(full, net)
-        net.log_extra.data += float(np.log(max(sub.sample_fraction, 1e-12) / max(data.sample_fraction, 1e-12)))
-        # a group holds 1/groups of the customers; an experiment's weight shrinks with it
-        scaled = (lambda n, b=groups: penalty(n) / b) if penalty is not None else None
-        fit_funnel(sub, _iters(cfg, cfg.interval_iter), net=net, quiet=True, penalty=scaled)
-        thetas.append(_vector(net))
+        shift = float(np.log(max(sub.sample_fraction, 1e-12) / max(data.sample_fraction, 1e-12)))
+        jobs.append(RefitJob(sub, _iters(cfg, cfg.interval_iter), start, shift,
+                             GroupPenalty(penalty, groups) if penalty is not None else None))
+    if pool is None:
+        with RefitPool(cfg.interval_processes) as own:
+            thetas = own.run(jobs)
+    else:
+        thetas = pool.run(jobs)
     log.info("funnel fit 3/3: %d group refits for intervals", groups)
     theta = np.stack(thetas)  # (B, P)
     dev = (theta - theta.mean(0)) / np.sqrt(groups * (groups - 1))

@@ -54,6 +54,7 @@ class FunnelFitConfig:
     interval_groups: int = 8  # disjoint groups of customers refitted for intervals (0: none)
     interval_iter: int = 15  # iterations of each group's refit
     interval_draws: int = 40  # draws of the model for intervals
+    interval_processes: int = 1  # processes sharing the group refits (the draws do not depend on it)
     processes: int = 1  # processes (gloo) of the full fit, each on its own customers; see causal.parallel
 
     def __post_init__(self) -> None:
@@ -67,6 +68,8 @@ class FunnelFitConfig:
             raise ValueError(f"attribution.funnel.demand_step must be > 0, got {self.demand_step}")
         if self.processes < 1:
             raise ValueError(f"attribution.funnel.processes must be >= 1, got {self.processes}")
+        if self.interval_processes < 1:
+            raise ValueError(f"attribution.funnel.interval_processes must be >= 1, got {self.interval_processes}")
 
     @property
     def mechanisms(self) -> Mechanisms:
