@@ -89,6 +89,23 @@ def test_rollouts_fit_recovers_a_known_curve():
         assert fits[u].fit_r2 > 0.9999
 
 
+def test_rollouts_fit_started_near_a_curve_recovers_the_same_curve():
+    """``near`` (each draw's fit starts at the point fit) lands on the known curve, from a start off it."""
+    daily, _ = make_daily(0)
+    rows, near = [], {}
+    for u, c in TRUE.items():
+        s = daily[(daily.channel == u[0]) & (daily.campaign_type == u[1])].spend.to_numpy()
+        for m in (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3):
+            rows.append({"channel": u[0], "campaign_type": u[1], "spend_multiple": m,
+                         "daily_spend": m * s.mean(), "expected_conversions": c(m * s).mean()})
+        near[u] = HillCurve(c.beta * 1.3, c.k * 0.7, min(c.a * 1.2, 2.0))
+    fits = fit_curves(daily, None, pd.DataFrame(rows), "rollouts", near=near)
+    for u, c in TRUE.items():
+        assert fits[u].curve.k == pytest.approx(c.k, rel=1e-3)
+        assert fits[u].curve.a == pytest.approx(c.a, rel=1e-3)
+        assert fits[u].curve.beta == pytest.approx(c.beta, rel=1e-3)
+
+
 def test_short_flat_history_is_shrunk_toward_the_channel():
     daily, pooled = make_daily(1)
     u = ("google_ads", "search")

@@ -20,7 +20,7 @@ from journeynet.causal.fit import FunnelFitConfig
 from journeynet.data.touchsource import TouchSource, as_source
 from journeynet.model.baselines import fit_baselines
 from journeynet.outputs import write_csv_file, write_json_file
-from journeynet.planning.response import curves_frame, fit_curves
+from journeynet.planning.response import HillCurve, curves_frame, fit_curves
 from journeynet.planning.revenue import revenue_per_conversion
 
 __all__ = ["daily_units", "fit_summary_baselines", "funnel_effects", "net_free_work", "response_outputs"]
@@ -84,7 +84,7 @@ def response_outputs(inputs: Any, funnel: pd.DataFrame, extras: dict[str, Any], 
     revenue = revenue_per_conversion(inputs.touches, set(fits))
     draws = None
     if extras["draw_points"] is not None:
-        draws = response_draws(daily, pooled, extras["draw_points"], method)
+        draws = response_draws(daily, pooled, extras["draw_points"], method, {u: f.curve for u, f in fits.items()})
     return {"daily": daily, "curves": curves_frame(fits, revenue), "draws": draws}
 
 
@@ -112,11 +112,14 @@ def daily_units(touchpoints: pd.DataFrame | TouchSource, spend: pd.DataFrame, ta
 
 
 def response_draws(daily: pd.DataFrame, pooled: dict[tuple[str, str], float], draw_points: pd.DataFrame,
-                   method: str) -> pd.DataFrame:
-    """One fitted curve per unit and draw of the engine: the plan's interval carries the engine's uncertainty."""
+                   method: str, near: dict[tuple[str, str], HillCurve] | None = None) -> pd.DataFrame:
+    """One fitted curve per unit and draw of the engine: the plan's interval carries the engine's uncertainty.
+
+    ``near``: the point fit's curves, where each draw's fit starts (see :func:`fit_curves`).
+    """
     frames = []
     for draw, pts in draw_points.groupby("draw"):
-        fits = fit_curves(daily, pooled, pts.drop(columns="draw"), method)
+        fits = fit_curves(daily, pooled, pts.drop(columns="draw"), method, near=near)
         frames.append(curves_frame(fits).assign(draw=int(draw)))
     out = pd.concat(frames, ignore_index=True)
     return out[["draw", *[c for c in out.columns if c != "draw"]]]

@@ -144,11 +144,11 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def _best_lsq(resid, starts: list[np.ndarray], lb: np.ndarray, ub: np.ndarray,
-              full: bool = False):
+              full: bool = False, jac="2-point"):
     """Bounded least squares from several starts (the Hill loss is not convex); keep the best."""
     best = None
     for x0 in starts:
-        res = least_squares(resid, np.clip(x0, lb, ub), bounds=(lb, ub), method="trf")
+        res = least_squares(resid, np.clip(x0, lb, ub), jac=jac, bounds=(lb, ub), method="trf")
         if best is None or res.cost < best.cost:
             best = res
     return best if full else best.x
@@ -253,7 +253,7 @@ def _fit_exposure(
     return FittedCurve(HillCurve(beta, k, a), "exposure", r2, **stats)
 
 
-def _fit_rollouts(g: pd.DataFrame, pts: pd.DataFrame) -> FittedCurve:
+def _fit_rollouts(g: pd.DataFrame, pts: pd.DataFrame, near: HillCurve | None = None) -> FittedCurve:
     s = g["spend"].to_numpy(float)
     stats = _spend_stats(s)
     m = pts["spend_multiple"].to_numpy(float)
@@ -264,12 +264,26 @@ def _fit_rollouts(g: pd.DataFrame, pts: pd.DataFrame) -> FittedCurve:
     ub = np.array([top * 1e4, np.log(10.0 * mean), 2.0])
     grid = m[:, None] * s[None, :]  # (J, D): spend at multiple j on day d
 
+    pos = grid > 0
+    log_grid = np.log(np.where(pos, grid, 1.0))
+
     def resid(p: np.ndarray) -> np.ndarray:
         return hill_value(grid, p[0], np.exp(p[1]), p[2]).mean(axis=1) - y
 
+    def jac(p: np.ndarray) -> np.ndarray:
+        # exact: a forward-difference Jacobian cost three more passes over the grid per step
+        # and most of the time of the per-draw curves (response_draws.csv)
+        r = np.where(pos, np.exp(p[2] * (log_grid - p[1])), 0.0)  # (s / k) ** a
+        sat = r / (1.0 + r)
+        slope = p[0] * r / (1.0 + r) ** 2  # d value / d log r
+        return np.stack([sat.mean(1), (-p[2] * slope).mean(1),
+                         (slope * np.where(pos, log_grid - p[1], 0.0)).mean(1)], axis=1)
+
     starts = [np.array([top * f, np.log(mean * q), a]) for f, q, a in
               ((1.5, 1.0, 1.0), (1.2, 0.5, 1.5), (4.0, 3.0, 0.7))]
-    p = _best_lsq(resid, starts, lb, ub)
+    if near is not None:
+        starts = [np.array([near.beta, np.log(max(near.k, 1e-12)), near.a])]
+    p = _best_lsq(resid, starts, lb, ub, jac=jac)
     r2 = _r2(y, resid(p) + y)
     return FittedCurve(HillCurve(float(p[0]), float(np.exp(p[1])), float(p[2])), "rollouts", r2,
                        **stats)
@@ -322,6 +336,7 @@ def fit_curves(
     *,
     min_days: int = 30,
     min_cv: float = 0.1,
+    near: Mapping[Unit, HillCurve] | None = None,
 ) -> dict[Unit, FittedCurve]:
     """Fit one Hill curve per paid (channel, campaign_type) unit in ``daily``.
 
@@ -349,6 +364,10 @@ def fit_curves(
         0.25``): ``log k = w log k_unit + (1 - w) log k_channel``, likewise ``a``.
         A unit with few days, flat spend or a shape its data do not pin down
         leans on its channel; a well-measured unit keeps its own shape.
+    near : Mapping or None
+        Method ``rollouts``: a unit's fit starts from this curve alone instead of
+        three generic starts (a draw of the engine starts from the point fit's
+        curve: the same curves at a third of the cost, bench/RESULTS.md).
 
     Returns
     -------
@@ -368,7 +387,8 @@ def fit_curves(
         missing = sorted(set(groups) - set(pts))
         if missing:
             raise InputError(f"response_points.csv: no rollouts for {missing[0][0]}/{missing[0][1]}")
-        return {u: _fit_rollouts(g, pts[u]) for u, g in groups.items()}
+        near = near or {}
+        return {u: _fit_rollouts(g, pts[u], near.get(u)) for u, g in groups.items()}
     if method == "daily":
         return {u: _fit_daily(g) for u, g in groups.items()}
     totals = _as_pooled(pooled)
