@@ -7,7 +7,8 @@ helper processes. The helpers are spawned (a fork of a process holding torch thr
 deadlock) when the engine's fit begins, so their start (importing torch) is paid while
 the first two fits run, not on the refits' clock. A group's refit is the same
 computation in any process (same data, start and thread count), so the draws do not
-depend on the setting; a helper that dies leaves its groups to this process.
+depend on the setting; a helper that dies leaves its groups to this process, and a helper
+whose parent dies leaves too.
 
 Quickstart::
 
@@ -18,7 +19,13 @@ Quickstart::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -67,11 +74,34 @@ def refit(job: RefitJob) -> np.ndarray:
     return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy().copy()
 
 
-def _start_helper(threads: int) -> None:
+def _start_helper(threads: int, parent: int) -> None:
     from journeynet.progress import disable_progress
 
     disable_progress()  # the main process's bars own the terminal
     torch.set_num_threads(threads)
+    # A helper waits on its task queue, and it holds that queue's write end too, so a parent
+    # that is killed (train.py ends its engine process when the run fails) never wakes it:
+    # it would idle on, orphaned. It leaves as soon as its parent is gone.
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave the signals as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _ready() -> bool:
@@ -91,9 +121,10 @@ class RefitPool:
         if self.processes > 1:
             threads = threads or torch.get_num_threads()
             self._pool = ProcessPoolExecutor(self.processes - 1, mp_context=get_context("spawn"),
-                                             initializer=_start_helper, initargs=(threads,))
-            for _ in range(self.processes - 1):
-                self._pool.submit(_ready)  # spawn and import now, while other work runs
+                                             initializer=_start_helper, initargs=(threads, os.getpid()))
+            with _sigint_ignored():  # inherited through exec: a Ctrl-C while a helper imports stays the parent's
+                for _ in range(self.processes - 1):
+                    self._pool.submit(_ready)  # spawn and import now, while other work runs
 
     def run(self, jobs: list[RefitJob]) -> list[np.ndarray]:
         """Every job's result, in order: every ``processes``-th job here, the rest on the helpers."""
