@@ -40,3 +40,29 @@ def test_a_helper_leaves_when_its_parent_is_killed() -> None:
     while _alive(helper) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(helper)
+
+
+def test_the_groups_of_a_dead_helper_are_refitted_here(caplog) -> None:
+    """A helper killed before the refits: its groups run in this process, with the same results and a warning."""
+    import numpy as np
+
+    from journeynet.causal.data import build_funnel_data
+    from journeynet.causal.fit import FunnelFitConfig, make_net
+    from journeynet.causal.refits import RefitJob, RefitPool, refit
+    from journeynet.causal.sample import SimConfig, simulate
+
+    sim = simulate(SimConfig(pool=2000, days=35))
+    data = build_funnel_data(sim.touchpoints, sim.spend, 600, 0)
+    cfg = FunnelFitConfig(n_segments=2, max_iter=3, seed=0)
+    start = {name: p.detach().numpy().copy() for name, p in make_net(data, cfg).named_parameters()}
+    label = np.arange(data.n_sequences) % 4
+    jobs = [RefitJob(data.subset(label == b), cfg, start, 0.0) for b in range(4)]
+    with RefitPool(2) as pool:
+        pool._pool.submit(os.getpid).result()
+        (helper,) = list(pool._pool._processes)
+        os.kill(helper, 9)
+        time.sleep(0.5)
+        thetas = pool.run(jobs)
+    assert caplog.text.count("an interval refit helper process died; its groups are refitted in this process") == 1
+    for job, theta in zip(jobs, thetas, strict=True):
+        np.testing.assert_array_equal(theta, refit(job))

@@ -41,6 +41,8 @@ from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funne
 
 log = logging.getLogger(__name__)
 
+_DIED = "an interval refit helper process died; its groups are refitted in this process"
+
 
 @dataclass
 class RefitJob:
@@ -128,19 +130,24 @@ class RefitPool:
 
     def run(self, jobs: list[RefitJob]) -> list[np.ndarray]:
         """Every job's result, in order: every ``processes``-th job here, the rest on the helpers."""
-        remote: dict[int, Future[np.ndarray]] = {}
+        remote: dict[int, Future[np.ndarray] | None] = {}
         if self._pool is not None:
             try:
                 remote = {i: self._pool.submit(refit, job) for i, job in enumerate(jobs)
                           if i % self.processes != 0}
             except BrokenProcessPool:
-                remote = {}
+                remote = {i: None for i in range(len(jobs)) if i % self.processes != 0}
         out: dict[int, np.ndarray] = {i: refit(job) for i, job in enumerate(jobs) if i not in remote}
+        warned = False
         for i, future in remote.items():
             try:
+                if future is None:
+                    raise BrokenProcessPool
                 out[i] = future.result()
             except BrokenProcessPool:
-                log.warning("an interval refit's helper process died; refitting its group here")
+                if not warned:
+                    log.warning(_DIED)
+                    warned = True
                 out[i] = refit(jobs[i])
         return [out[i] for i in range(len(jobs))]
 
