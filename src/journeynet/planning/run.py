@@ -90,8 +90,8 @@ def _checks_summary(run: TrainRun, status: dict[Unit, str], allocation: dict[Uni
             "backtest": (mc or {}).get("backtest")}
 
 
-#: What the engine-draw interval leaves out, measured against generated worlds' truth (RESULTS sections 22, 24).
-MODEL_ERROR_NOTE = ("The interval carries part of the engine's sampling spread and none of its model's error: "
+#: What the engine-draw interval leaves out, measured against generated worlds' truth (RESULTS sections 22, 24, 27).
+MODEL_ERROR_NOTE = ("The interval carries the engine's sampling spread and none of its model's error: "
                     "on generated worlds built differently from the engine the promised gain ran 0.9 to 2.1 times "
                     "the true one, while the plan itself stayed within 2.5% of the best allocation.")
 
