@@ -71,6 +71,15 @@ def test_train_missing_file_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "metrics.json").exists()
 
 
+def test_train_credit_curves_without_the_multiple_one_is_one_line(tmp_path: Path) -> None:
+    proc = run_cli("train.py", *TINY, "response.method=exposure", "response.spend_multiples=[0,0.5,2]",
+                   f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == ("error: response.spend_multiples must include 1 when "
+                                                    "response.method is exposure or daily (the engine's draws)")
+    assert not (tmp_path / "metrics.json").exists()
+
+
 def test_train_without_spend_skips_curves_and_optimize_refuses(tiny_run: Path, tmp_path: Path) -> None:
     tp = pd.read_csv(tiny_run / "touchpoints.csv")
     path = tmp_path / "tp.parquet"

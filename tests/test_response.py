@@ -176,3 +176,51 @@ def test_revenue_per_conversion_follows_the_conversions_a_unit_touched():
                       "daily")
     assert curves_frame(fits, value)["revenue_per_conversion"].iloc[0] == pytest.approx(
         value[("google_ads", "search")])
+
+
+def _draw_inputs() -> tuple[pd.DataFrame, dict, pd.DataFrame, pd.DataFrame, int]:
+    """make_daily's units with last-touch counts, an engine table (attributed = 1.1 x raw effect) and
+    three draws whose rollouts at multiple 1 give effects 0.8, 1.0 and 1.2 times the point's."""
+    daily, pooled = make_daily(0)
+    n_days = int(daily["date"].nunique())
+    daily["last_touch"] = daily["attributed"]
+    raw = {u: v / 1.1 for u, v in pooled.items()}
+    funnel = pd.DataFrame({"channel": [u[0] for u in raw], "campaign_type": [u[1] for u in raw],
+                           "removal_effect": list(raw.values()),
+                           "attributed_conversions": [1.1 * v for v in raw.values()]})
+    rows = [{"draw": d, "channel": u[0], "campaign_type": u[1], "spend_multiple": m, "daily_spend": 0.0,
+             "expected_conversions": f * raw[u] / n_days * m}
+            for d, f in enumerate((0.8, 1.0, 1.2)) for u in raw for m in (0.0, 1.0, 2.0)]
+    return daily, pooled, funnel, pd.DataFrame(rows), n_days
+
+
+@pytest.mark.parametrize("method", ["exposure", "daily"])
+def test_credit_based_draws_carry_each_draws_effect(method):
+    """Exposure and daily curves fit on a unit's credit: each draw's credit moves with that draw's effect.
+
+    Before, every draw reused the point's credit: identical curves and a plan interval of zero width.
+    """
+    from journeynet.net_free import response_draws, spread_credit
+
+    daily, pooled, funnel, points, n_days = _draw_inputs()
+    daily["attributed"] = spread_credit(daily, pooled)
+    draws = response_draws(daily, pooled, points, method, funnel=funnel, n_days=n_days)
+    for u in TRUE:
+        rows = draws[(draws.channel == u[0]) & (draws.campaign_type == u[1])].sort_values("draw")
+        s = daily[(daily.channel == u[0]) & (daily.campaign_type == u[1])].spend.to_numpy()
+        totals = [HillCurve(b, k, a)(s).sum() for b, k, a in zip(rows.beta, rows.k, rows.a, strict=True)]
+        # credit = point credit + 1.1 x (draw effect - mean effect) = pooled x (1 +- 0.2)
+        if method == "exposure":  # the exposure fit reproduces a unit's credit over the window exactly
+            np.testing.assert_allclose(totals, [0.8 * pooled[u], pooled[u], 1.2 * pooled[u]], rtol=1e-6)
+        else:
+            assert totals[0] < totals[1] < totals[2]
+
+
+def test_credit_based_draws_need_the_rollout_at_multiple_one():
+    from journeynet.net_free import MULTIPLE_ONE, response_draws
+    from journeynet.preflight import SettingError
+
+    daily, pooled, funnel, points, n_days = _draw_inputs()
+    with pytest.raises(SettingError, match="response.spend_multiples must include 1"):
+        response_draws(daily, pooled, points[points.spend_multiple != 1.0], "exposure", funnel=funnel, n_days=n_days)
+    assert "exposure or daily" in MULTIPLE_ONE

@@ -28,7 +28,7 @@ from journeynet.data.inputs import load_inputs
 from journeynet.data.journeys import Journeys
 from journeynet.model.shards import journeys_for_run, store_for_launched_rank, trainer_processes
 from journeynet.model.training import TrainedModel, add_baselines, train_model
-from journeynet.net_free import INPUT_COPIES, funnel_effects, net_free_work, write_input_copies
+from journeynet.net_free import INPUT_COPIES, MULTIPLE_ONE, funnel_effects, net_free_work, write_input_copies
 from journeynet.outputs import OutputStage
 from journeynet.preflight import SettingError, check_device, check_resume
 
@@ -54,6 +54,8 @@ def run_training(cfg: DictConfig) -> float:
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
     if cfg.attribution.engine not in ("funnel", "none"):
         raise SettingError(f"attribution.engine must be funnel or none, got '{cfg.attribution.engine}'")
+    if cfg.response.method in ("exposure", "daily") and 1.0 not in [float(m) for m in cfg.response.spend_multiples]:
+        raise SettingError(MULTIPLE_ONE)
     with OutputStage(out_dir) as stage, contextlib.ExitStack() as running:
         side, copies = None, None
         if background_enabled(cfg, len(journeys) if isinstance(journeys, Journeys) else 0):
