@@ -41,6 +41,10 @@ def run_training(cfg: DictConfig) -> float:
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     check_device(cfg.trainer)
+    if cfg.attribution.engine not in ("funnel", "none"):
+        raise SettingError(f"attribution.engine must be funnel or none, got '{cfg.attribution.engine}'")
+    if cfg.response.method in ("exposure", "daily") and 1.0 not in [float(m) for m in cfg.response.spend_multiples]:
+        raise SettingError(MULTIPLE_ONE)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rank_store = store_for_launched_rank(cfg)  # a DDP rank >= 1 trains on its shards: no inputs loaded
@@ -52,10 +56,6 @@ def run_training(cfg: DictConfig) -> float:
                  {"n_channels": vocab.n_channels, "n_campaigns": vocab.n_campaigns})
     logger = [instantiate(lg) for lg in cfg.get("logger", {}).values()]
     callbacks = [instantiate(cb) for cb in cfg.get("callbacks", {}).values()]
-    if cfg.attribution.engine not in ("funnel", "none"):
-        raise SettingError(f"attribution.engine must be funnel or none, got '{cfg.attribution.engine}'")
-    if cfg.response.method in ("exposure", "daily") and 1.0 not in [float(m) for m in cfg.response.spend_multiples]:
-        raise SettingError(MULTIPLE_ONE)
     with OutputStage(out_dir) as stage, contextlib.ExitStack() as running:
         side, copies = None, None
         if background_enabled(cfg, len(journeys) if isinstance(journeys, Journeys) else 0):
