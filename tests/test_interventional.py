@@ -43,6 +43,9 @@ def test_the_fit_logs_its_loss_and_is_reused_from_the_cache(world, tmp_path, cap
     with caplog.at_level(logging.INFO, logger="journeynet"):
         first, _ = run(world, tmp_path)
     assert any("funnel fit: evaluation 2, loss" in r.message for r in caplog.records)
+    # the refits' wait is announced before it starts, with what it is doing
+    messages = [r.getMessage() for r in caplog.records]
+    assert "funnel fit 3/3: 3 customer groups refitted for intervals (2 iterations each, 1 process)" in messages
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="journeynet"):
         second, _ = run(world, tmp_path)

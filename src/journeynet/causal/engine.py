@@ -157,12 +157,16 @@ def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng:
         shift = float(np.log(max(sub.sample_fraction, 1e-12) / max(data.sample_fraction, 1e-12)))
         jobs.append(RefitJob(sub, _iters(cfg, cfg.interval_iter), start, shift,
                              GroupPenalty(penalty, groups) if penalty is not None else None))
+    started = time.perf_counter()
+    processes = (pool.processes if pool is not None else cfg.interval_processes)
+    log.info("funnel fit 3/3: %d customer groups refitted for intervals (%d iterations each, %d process%s)",
+             groups, cfg.interval_iter, processes, "es" if processes > 1 else "")
     if pool is None:
         with RefitPool(cfg.interval_processes) as own:
             thetas = own.run(jobs)
     else:
         thetas = pool.run(jobs)
-    log.info("funnel fit 3/3: %d group refits for intervals", groups)
+    log.info("funnel fit 3/3: %d group refits for intervals in %.1f s", groups, time.perf_counter() - started)
     theta = np.stack(thetas)  # (B, P)
     dev = (theta - theta.mean(0)) / np.sqrt(groups * (groups - 1))
     centre = _vector(full)
