@@ -27,6 +27,7 @@ Quickstart::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -35,7 +36,15 @@ import numpy as np
 import torch
 
 from journeynet.causal.data import FunnelData
-from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, load_state, make_net
+from journeynet.causal.fit import (
+    FunnelFitConfig,
+    FunnelNet,
+    Penalty,
+    fit_funnel,
+    load_state,
+    make_net,
+    parameter_vector,
+)
 from journeynet.causal.funnel import FunnelParams
 from journeynet.causal.parallel import fit_data_processes, parameter_net, whole_params
 from journeynet.causal.refits import GroupPenalty, RefitJob, RefitPool
@@ -158,18 +167,14 @@ def interval_draws(data: FunnelData, full: FunnelNet, cfg: FunnelFitConfig, rng:
         jobs.append(RefitJob(sub, _iters(cfg, cfg.interval_iter), start, shift,
                              GroupPenalty(penalty, groups) if penalty is not None else None))
     started = time.perf_counter()
-    processes = (pool.processes if pool is not None else cfg.interval_processes)
-    log.info("funnel fit 3/3: %d customer groups refitted for intervals (%d iterations each, %d process%s)",
-             groups, cfg.interval_iter, processes, "es" if processes > 1 else "")
-    if pool is None:
-        with RefitPool(cfg.interval_processes) as own:
-            thetas = own.run(jobs)
-    else:
-        thetas = pool.run(jobs)
+    with RefitPool(cfg.interval_processes) if pool is None else contextlib.nullcontext(pool) as refits:
+        log.info("funnel fit 3/3: %d customer groups refitted for intervals (%d iterations each, %d process%s)",
+                 groups, cfg.interval_iter, refits.processes, "es" if refits.processes > 1 else "")
+        thetas = refits.run(jobs)
     log.info("funnel fit 3/3: %d group refits for intervals in %.1f s", groups, time.perf_counter() - started)
     theta = np.stack(thetas)  # (B, P)
     dev = (theta - theta.mean(0)) / np.sqrt(groups * (groups - 1))
-    centre = _vector(full)
+    centre = parameter_vector(full)
     z = rng.standard_normal((cfg.interval_draws, groups))
     out = []
     probe = parameter_net(data, cfg)  # parameters only: no event tables for every sequence
@@ -195,10 +200,6 @@ def _copy_state(src: FunnelNet, dst: FunnelNet) -> None:
                 b[n:] = a[n - 1]
             else:
                 raise ValueError(f"cannot warm-start parameter {name}: {tuple(a.shape)} vs {tuple(b.shape)}")
-
-
-def _vector(net: FunnelNet) -> np.ndarray:
-    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy().copy()
 
 
 def _set_vector(net: FunnelNet, theta: np.ndarray) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -89,6 +90,11 @@ def load_state(net: FunnelNet, state: Mapping[str, Any]) -> None:
     with torch.no_grad():
         for name, p in net.named_parameters():
             p.copy_(torch.as_tensor(state[name], dtype=p.dtype).reshape(p.shape))
+
+
+def parameter_vector(net: FunnelNet) -> np.ndarray:
+    """Every raw parameter of ``net`` as one vector, in ``net.parameters()`` order."""
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy().copy()
 
 
 def make_lbfgs(params: list[torch.nn.Parameter], max_iter: int) -> torch.optim.LBFGS:

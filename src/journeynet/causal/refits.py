@@ -37,7 +37,15 @@ import torch
 from torch import Tensor
 
 from journeynet.causal.data import FunnelData
-from journeynet.causal.fit import FunnelFitConfig, FunnelNet, Penalty, fit_funnel, load_state, make_net
+from journeynet.causal.fit import (
+    FunnelFitConfig,
+    FunnelNet,
+    Penalty,
+    fit_funnel,
+    load_state,
+    make_net,
+    parameter_vector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +81,7 @@ def refit(job: RefitJob) -> np.ndarray:
     with torch.no_grad():
         net.log_extra += job.log_extra_shift
     fit_funnel(job.data, job.cfg, net=net, quiet=True, penalty=job.penalty)
-    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy().copy()
+    return parameter_vector(net)
 
 
 def _start_helper(threads: int, parent: int) -> None:
@@ -106,10 +114,6 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _ready() -> bool:
-    return True
-
-
 class RefitPool:
     """``processes - 1`` helper processes for :func:`refit`; this process takes its share too.
 
@@ -126,29 +130,24 @@ class RefitPool:
                                              initializer=_start_helper, initargs=(threads, os.getpid()))
             with _sigint_ignored():  # inherited through exec: a Ctrl-C while a helper imports stays the parent's
                 for _ in range(self.processes - 1):
-                    self._pool.submit(_ready)  # spawn and import now, while other work runs
+                    self._pool.submit(os.getpid)  # spawn and import now, while other work runs
 
     def run(self, jobs: list[RefitJob]) -> list[np.ndarray]:
         """Every job's result, in order: every ``processes``-th job here, the rest on the helpers."""
-        remote: dict[int, Future[np.ndarray] | None] = {}
+        remote: dict[int, Future[np.ndarray]] = {}
         if self._pool is not None:
-            try:
-                remote = {i: self._pool.submit(refit, job) for i, job in enumerate(jobs)
-                          if i % self.processes != 0}
-            except BrokenProcessPool:
-                remote = {i: None for i in range(len(jobs)) if i % self.processes != 0}
-        out: dict[int, np.ndarray] = {i: refit(job) for i, job in enumerate(jobs) if i not in remote}
-        warned = False
+            with contextlib.suppress(BrokenProcessPool):  # a dead helper: the rest stay unsubmitted
+                for i, job in enumerate(jobs):
+                    if i % self.processes:
+                        remote[i] = self._pool.submit(refit, job)
+        out = {i: refit(job) for i, job in enumerate(jobs) if i % self.processes == 0}
         for i, future in remote.items():
-            try:
-                if future is None:
-                    raise BrokenProcessPool
+            with contextlib.suppress(BrokenProcessPool):
                 out[i] = future.result()
-            except BrokenProcessPool:
-                if not warned:
-                    log.warning(_DIED)
-                    warned = True
-                out[i] = refit(jobs[i])
+        lost = [i for i in range(len(jobs)) if i not in out]
+        if lost:
+            log.warning(_DIED)
+            out.update((i, refit(jobs[i])) for i in lost)
         return [out[i] for i in range(len(jobs))]
 
     def close(self) -> None:

@@ -279,10 +279,11 @@ def _fit_rollouts(g: pd.DataFrame, pts: pd.DataFrame, near: HillCurve | None = N
         return np.stack([sat.mean(1), (-p[2] * slope).mean(1),
                          (slope * np.where(pos, log_grid - p[1], 0.0)).mean(1)], axis=1)
 
-    starts = [np.array([top * f, np.log(mean * q), a]) for f, q, a in
-              ((1.5, 1.0, 1.0), (1.2, 0.5, 1.5), (4.0, 3.0, 0.7))]
     if near is not None:
         starts = [np.array([near.beta, np.log(max(near.k, 1e-12)), near.a])]
+    else:
+        starts = [np.array([top * f, np.log(mean * q), a]) for f, q, a in
+                  ((1.5, 1.0, 1.0), (1.2, 0.5, 1.5), (4.0, 3.0, 0.7))]
     p = _best_lsq(resid, starts, lb, ub, jac=jac)
     r2 = _r2(y, resid(p) + y)
     return FittedCurve(HillCurve(float(p[0]), float(np.exp(p[1])), float(p[2])), "rollouts", r2,
